@@ -1,0 +1,461 @@
+"""The data contract: read the user's tables through the config and check them.
+
+Every problem names the file, the column, the row (counted as a spreadsheet does: the header is
+row 1, the first lead row 2) and the bad value. `check_data` collects all problems at once;
+`load_lead_data` raises `ContractError` listing them, unless the config says to drop bad rows.
+Role columns come out under canonical names (`lead_id`, `created_at`, `meeting_at`, ...); attribute
+columns keep the user's names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import Settings
+from leadscore.io import DataFileError, file_digest, read_table
+
+TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
+OUTCOME_ROLES = ("meeting_at", "won_at", "lost_at", "amount", "meeting_flag", "won_flag")
+ROLES = ("lead_id", "account_id", *TIME_ROLES, "amount", "meeting_flag", "won_flag")
+TRUE_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f"})
+MAX_PROBLEMS_PER_KIND = 20
+ID_LIKE_UNIQUE_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where it is and what is wrong."""
+
+    file: str
+    message: str
+    column: str | None = None
+    row: int | None = None
+    value: object = None
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        text = ", ".join(where) + f": {self.message}"
+        if self.value is not None:
+            text += f" (value: {self.value!r})"
+        return text
+
+
+class ContractError(ValueError):
+    """Input data that breaks the contract; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = [f"{len(problems)} problem(s) in the input data:"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class LeadData:
+    """Leads (and their activities) in canonical form, ready for snapshots and features."""
+
+    leads: pd.DataFrame
+    activities: pd.DataFrame | None
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    export_date: pd.Timestamp | None
+    warnings: tuple[Problem, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.categorical + self.numeric
+
+
+def _spreadsheet_row(index: np.ndarray | pd.Index) -> np.ndarray:
+    return np.asarray(index) + 2
+
+
+def _problems_for(
+    mask: pd.Series, values: pd.Series, file: str, column: str | None, message: str
+) -> list[Problem]:
+    """One problem per flagged row (capped), plus a count line when there are more."""
+    hits = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
+    out = [
+        Problem(file, message, column, int(r) + 2, _plain(values.iloc[r]))
+        for r in hits[:MAX_PROBLEMS_PER_KIND]
+    ]
+    if len(hits) > MAX_PROBLEMS_PER_KIND:
+        more = len(hits) - MAX_PROBLEMS_PER_KIND
+        out.append(Problem(file, f"{message}: {more} more rows", column))
+    return out
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return str(value)
+    return value
+
+
+def parse_timestamps(raw: pd.Series) -> pd.Series:
+    """Parse text or datetimes to naive UTC `datetime64[ns]`; unparseable values become NaT."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        out = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz is not None else raw
+        return out.astype("datetime64[ns]")
+    text = raw.astype("string").str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    retry = parsed.isna() & text.notna()
+    if retry.any():
+        parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def parse_numbers(raw: pd.Series) -> pd.Series:
+    """Parse text to float; unparseable values become NaN."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    return pd.to_numeric(raw.astype("string").str.strip(), errors="coerce").astype("float64")
+
+
+def parse_flags(raw: pd.Series) -> pd.Series:
+    """Parse 1/0, true/false, yes/no to a float 1.0/0.0; other values become NaN."""
+    text = raw.astype("string").str.strip().str.lower()
+    out = pd.Series(np.nan, index=raw.index, dtype="float64")
+    out[text.isin(TRUE_WORDS).fillna(False).to_numpy(bool)] = 1.0
+    out[text.isin(FALSE_WORDS).fillna(False).to_numpy(bool)] = 0.0
+    return out
+
+
+def _role_map(settings: Settings, include_outcomes: bool) -> dict[str, str]:
+    """Canonical role -> user column, for the roles the config names."""
+    cols = settings.columns
+    roles = {r: getattr(cols, r) for r in ROLES}
+    if not include_outcomes:
+        roles = {r: c for r, c in roles.items() if r not in OUTCOME_ROLES}
+    return {r: c for r, c in roles.items() if c}
+
+
+def _check_columns(frame: pd.DataFrame, needed: list[str], file: str) -> list[Problem]:
+    return [Problem(file, "missing column", c) for c in needed if c not in frame.columns]
+
+
+def _parse_role_columns(
+    frame: pd.DataFrame, roles: dict[str, str], file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Rename role columns to canonical names and parse their types, collecting problems."""
+    problems: list[Problem] = []
+    out = pd.DataFrame(index=frame.index)
+    for role, col in roles.items():
+        raw = frame[col]
+        if role in ("lead_id", "account_id"):
+            values = raw.astype("string").str.strip()
+            out[role] = values
+            if role == "lead_id":
+                problems += _problems_for(values.isna(), raw, file, col, "missing lead id")
+            continue
+        if role in TIME_ROLES:
+            parsed = parse_timestamps(raw)
+            kind = "unparseable timestamp"
+        elif role == "amount":
+            parsed = parse_numbers(raw)
+            kind = "unparseable number"
+        else:
+            parsed = parse_flags(raw)
+            kind = "unparseable yes/no flag"
+        bad = parsed.isna() & raw.notna()
+        if role in ("meeting_flag", "won_flag"):
+            bad = parsed.isna()
+        problems += _problems_for(bad, raw, file, col, kind)
+        out[role] = parsed
+    if "created_at" in roles:
+        problems += _problems_for(
+            out["created_at"].isna() & frame[roles["created_at"]].isna(),
+            frame[roles["created_at"]],
+            file,
+            roles["created_at"],
+            "missing creation time",
+        )
+    return out, problems
+
+
+def _outcome_order_problems(
+    parsed: pd.DataFrame, roles: dict[str, str], file: str
+) -> list[Problem]:
+    """Outcomes before creation, and a win recorded with a loss."""
+    problems: list[Problem] = []
+    if "created_at" not in parsed:
+        return problems
+    for role in ("meeting_at", "won_at", "lost_at"):
+        if role in parsed:
+            before = parsed[role] < parsed["created_at"]
+            problems += _problems_for(
+                before, parsed[role], file, roles[role], f"{role} is before created_at"
+            )
+    return problems
+
+
+def _duplicate_problems(ids: pd.Series, file: str, column: str) -> list[Problem]:
+    dup = ids.duplicated(keep="first") & ids.notna()
+    return _problems_for(dup, ids, file, column, "duplicate lead id")
+
+
+def _infer_attributes(
+    frame: pd.DataFrame, settings: Settings, used: set[str], file: str
+) -> tuple[list[str], list[str], list[Problem]]:
+    """Categorical and numeric attribute columns: from the config, else inferred from values."""
+    cols = settings.columns
+    notes: list[Problem] = []
+    skip = used | set(cols.exclude)
+    if cols.categorical is not None or cols.numeric is not None:
+        return list(cols.categorical or []), list(cols.numeric or []), notes
+    categorical, numeric = [], []
+    for col in frame.columns:
+        if col in skip:
+            continue
+        values = frame[col].dropna()
+        if values.empty:
+            notes.append(Problem(file, "column is empty everywhere; not used as a feature", col))
+            continue
+        if parse_numbers(values).notna().mean() >= 0.98:
+            numeric.append(col)
+            continue
+        if values.nunique() > ID_LIKE_UNIQUE_SHARE * len(values) and len(values) > 50:
+            notes.append(
+                Problem(file, "looks like an identifier or free text; not used as a feature", col)
+            )
+            continue
+        categorical.append(col)
+    return categorical, numeric, notes
+
+
+def _attribute_frame(
+    frame: pd.DataFrame,
+    categorical: list[str],
+    numeric: list[str],
+    missing_words: list[str],
+    file: str,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    out = pd.DataFrame(index=frame.index)
+    missing = set(missing_words)
+    for col in categorical:
+        values = frame[col]
+        if not (isinstance(values.dtype, pd.CategoricalDtype)):
+            values = values.astype("string").str.strip()
+        values = values.astype("string")
+        if missing:
+            values = values.mask(values.isin(missing))
+        out[col] = values
+    for col in numeric:
+        raw = frame[col]
+        if missing and not pd.api.types.is_numeric_dtype(raw):
+            raw = raw.mask(raw.astype("string").str.strip().isin(missing))
+        parsed = parse_numbers(raw)
+        problems += _problems_for(parsed.isna() & raw.notna(), raw, file, col, "unparseable number")
+        out[col] = parsed
+    return out, problems
+
+
+def _read(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
+    try:
+        return read_table(path)
+    except DataFileError as exc:
+        problems.append(Problem(str(path), str(exc).removeprefix(f"{path}: ")))
+        return None
+
+
+def _merge_outcomes(
+    leads: pd.DataFrame, settings: Settings, problems: list[Problem]
+) -> pd.DataFrame | None:
+    """Read the separate outcomes file and attach it to the leads by lead id."""
+    path = settings.data.outcomes
+    raw = _read(path, problems)
+    if raw is None:
+        return None
+    file = str(path)
+    roles = {r: c for r, c in _role_map(settings, True).items() if r in (*OUTCOME_ROLES,)}
+    roles = {"lead_id": settings.columns.lead_id, **roles}
+    missing = _check_columns(raw, list(roles.values()), file)
+    if missing:
+        problems += missing
+        return None
+    parsed, found = _parse_role_columns(raw, roles, file)
+    problems += found
+    problems += _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
+    unknown = ~parsed["lead_id"].isin(leads["lead_id"]) & parsed["lead_id"].notna()
+    problems += _problems_for(unknown, parsed["lead_id"], file, roles["lead_id"], "unknown lead id")
+    parsed = parsed.drop_duplicates("lead_id", keep="first")
+    merged = leads.merge(parsed, on="lead_id", how="left", validate="one_to_one")
+    merged.index = leads.index
+    return merged
+
+
+def _load_activities(
+    settings: Settings, lead_ids: pd.Series, problems: list[Problem], strict_leads: bool
+) -> pd.DataFrame | None:
+    path = settings.data.activities
+    if path is None:
+        return None
+    raw = _read(path, problems)
+    if raw is None:
+        return None
+    file = str(path)
+    ac = settings.activity_columns
+    needed = [ac.lead_id, ac.occurred_at, ac.type] + ([ac.value] if ac.value else [])
+    missing = _check_columns(raw, needed, file)
+    if missing:
+        problems += missing
+        return None
+    lead = raw[ac.lead_id].astype("string").str.strip()
+    when = parse_timestamps(raw[ac.occurred_at])
+    kind = raw[ac.type].astype("string").str.strip()
+    problems += _problems_for(lead.isna(), raw[ac.lead_id], file, ac.lead_id, "missing lead id")
+    problems += _problems_for(
+        when.isna(), raw[ac.occurred_at], file, ac.occurred_at, "unparseable or missing timestamp"
+    )
+    problems += _problems_for(kind.isna(), raw[ac.type], file, ac.type, "missing activity type")
+    known = lead.isin(lead_ids).fillna(False)
+    if strict_leads:
+        problems += _problems_for(~known & lead.notna(), lead, file, ac.lead_id, "unknown lead id")
+    out = pd.DataFrame({"lead_id": lead, "occurred_at": when, "activity_type": kind})
+    if ac.value:
+        out["value"] = parse_numbers(raw[ac.value])
+    keep = known & when.notna() & kind.notna()
+    return out[keep.to_numpy(bool)].reset_index(drop=True)
+
+
+def _export_date(settings: Settings, leads: pd.DataFrame, acts: pd.DataFrame | None):
+    if settings.labels.export_date:
+        return pd.Timestamp(settings.labels.export_date)
+    stamps = [leads[c].max() for c in TIME_ROLES if c in leads]
+    if acts is not None and len(acts):
+        stamps.append(acts["occurred_at"].max())
+    stamps = [s for s in stamps if pd.notna(s)]
+    return max(stamps) if stamps else None
+
+
+def read_lead_data(
+    settings: Settings,
+    leads_path: Path | None = None,
+    activities_path: Path | None = None,
+    include_outcomes: bool = True,
+    strict_leads: bool = True,
+) -> tuple[LeadData | None, list[Problem]]:
+    """Read and check the configured tables; return the data (if readable) and every problem.
+
+    `include_outcomes=False` reads a file to be scored, which may have no outcome columns.
+    """
+    problems: list[Problem] = []
+    if leads_path is not None or activities_path is not None:
+        data = settings.data.model_copy(
+            update={
+                "leads": leads_path or settings.data.leads,
+                "activities": activities_path or settings.data.activities,
+            }
+        )
+        settings = settings.model_copy(update={"data": data})
+    path = settings.data.leads
+    file = str(path)
+    raw = _read(path, problems)
+    if raw is None:
+        return None, problems
+    with_outcomes = include_outcomes and settings.data.outcomes is None
+    roles = _role_map(settings, with_outcomes)
+    if not include_outcomes:
+        roles.update({r: c for r, c in _role_map(settings, True).items() if c in raw.columns})
+    missing = _check_columns(raw, list(roles.values()), file)
+    if missing:
+        return None, problems + missing
+    parsed, found = _parse_role_columns(raw, roles, file)
+    problems += found + _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
+    problems += _outcome_order_problems(parsed, roles, file)
+    used = set(_role_map(settings, True).values())
+    categorical, numeric, notes = _infer_attributes(raw, settings, used, file)
+    problems += _check_columns(raw, categorical + numeric, file)
+    if any(p.message == "missing column" for p in problems):
+        return None, problems
+    attrs, found = _attribute_frame(
+        raw, categorical, numeric, settings.columns.missing_values, file
+    )
+    problems += found
+    leads = pd.concat([parsed, attrs], axis=1)
+    if include_outcomes and settings.data.outcomes is not None:
+        merged = _merge_outcomes(leads, settings, problems)
+        if merged is None:
+            return None, problems
+        leads = merged
+        if "created_at" in leads:
+            problems += _outcome_order_problems(leads, roles, str(settings.data.outcomes))
+    acts = _load_activities(settings, parsed["lead_id"], problems, strict_leads)
+    sources = {"leads": str(path)}
+    for name in ("activities", "outcomes"):
+        p = getattr(settings.data, name)
+        if p is not None and (name != "outcomes" or include_outcomes):
+            sources[name] = str(p)
+    data = LeadData(
+        leads=leads,
+        activities=acts,
+        categorical=tuple(categorical),
+        numeric=tuple(numeric),
+        export_date=_export_date(settings, leads, acts),
+        warnings=tuple(notes),
+        sources=sources,
+    )
+    return data, problems
+
+
+def _drop_bad_rows(data: LeadData, problems: list[Problem]) -> LeadData:
+    """Remove lead rows named by a problem (used when the config allows dropping bad rows)."""
+    leads_file = data.sources["leads"]
+    bad_rows = {p.row for p in problems if p.file == leads_file and p.row is not None}
+    keep = ~np.isin(_spreadsheet_row(data.leads.index), list(bad_rows))
+    leads = data.leads[keep]
+    acts = data.activities
+    if acts is not None:
+        acts = acts[acts["lead_id"].isin(leads["lead_id"])].reset_index(drop=True)
+    return LeadData(
+        leads=leads.reset_index(drop=True),
+        activities=acts,
+        categorical=data.categorical,
+        numeric=data.numeric,
+        export_date=data.export_date,
+        warnings=data.warnings + tuple(problems),
+        sources=data.sources,
+    )
+
+
+def check_data(settings: Settings) -> list[Problem]:
+    """Every contract problem in the configured data (empty list: all good)."""
+    _, problems = read_lead_data(settings)
+    return problems
+
+
+def load_lead_data(
+    settings: Settings,
+    leads_path: Path | None = None,
+    activities_path: Path | None = None,
+    include_outcomes: bool = True,
+    strict_leads: bool = True,
+) -> LeadData:
+    """Read the data or raise `ContractError` with every problem found."""
+    data, problems = read_lead_data(
+        settings, leads_path, activities_path, include_outcomes, strict_leads
+    )
+    if data is None:
+        raise ContractError(problems)
+    if problems:
+        if not settings.validation.drop_invalid_rows:
+            raise ContractError(problems)
+        data = _drop_bad_rows(data, problems)
+    return data
+
+
+def input_digests(data: LeadData) -> dict[str, str]:
+    """sha256 of each input file, for lineage."""
+    return {name: file_digest(path) for name, path in data.sources.items()}

@@ -1,0 +1,141 @@
+"""Reading tables and writing files atomically: data I/O stays at the edges, here."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataFileError(ValueError):
+    """An input file that cannot be read; the message names the file."""
+
+
+def table_format(path: Path) -> str:
+    """'csv' or 'parquet', from the file name."""
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise DataFileError(f"{path}: unknown file type (expected .csv or .parquet)")
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every CSV column comes in as text so the contract can parse it.
+
+    Raises `DataFileError` naming the file when it is missing, empty or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found")
+    fmt = table_format(path)
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                usecols=columns,
+                encoding_errors="replace",
+            )
+    except pd.errors.EmptyDataError as exc:
+        raise DataFileError(f"{path}: the file is empty") from exc
+    except ValueError as exc:
+        raise DataFileError(f"{path}: cannot read: {exc}") from exc
+    if frame.empty:
+        raise DataFileError(f"{path}: the file has a header but no rows")
+    return frame
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a table without reading its rows."""
+    path = Path(path)
+    if table_format(path) == "parquet":
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """Stable digest of a frame's content (values and column names)."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    h = hashlib.sha256(hashed.tobytes())
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it onto `target` if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: str | Path, text: str) -> Path:
+    """Write text atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_bytes(target: str | Path, data: bytes) -> Path:
+    """Write bytes atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write a frame to Parquet atomically, without the index and with deterministic bytes."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+    return Path(target)
+
+
+def write_csv(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write a frame to CSV atomically (fast path through Arrow), without the index."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_path(target) as tmp:
+        pacsv.write_csv(table, tmp)
+    return Path(target)
+
+
+def write_table(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write CSV or Parquet atomically, by the target's extension."""
+    target = Path(target)
+    if table_format(target) == "parquet":
+        return write_parquet(frame, target)
+    return write_csv(frame, target)
