@@ -36,6 +36,7 @@ class Problem:
     column: str | None = None
     row: int | None = None
     value: object = None
+    lead_id: str | None = None
 
     def __str__(self) -> str:
         where = [self.file]
@@ -55,7 +56,7 @@ class ContractError(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         lines = [f"{len(problems)} problem(s) in the input data:"]
-        lines += [f"  - {p}" for p in problems]
+        lines += [f"  - {line}" for line in summarize(problems)]
         super().__init__("\n".join(lines))
 
 
@@ -76,23 +77,43 @@ class LeadData:
         return self.categorical + self.numeric
 
 
-def _spreadsheet_row(index: np.ndarray | pd.Index) -> np.ndarray:
-    return np.asarray(index) + 2
-
-
 def _problems_for(
-    mask: pd.Series, values: pd.Series, file: str, column: str | None, message: str
+    mask: pd.Series,
+    values: pd.Series,
+    file: str,
+    column: str | None,
+    message: str,
+    ids: pd.Series | None = None,
 ) -> list[Problem]:
-    """One problem per flagged row (capped), plus a count line when there are more."""
+    """One problem per flagged row; `ids` (each row's lead id) lets bad rows be dropped by lead."""
     hits = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
-    out = [
-        Problem(file, message, column, int(r) + 2, _plain(values.iloc[r]))
-        for r in hits[:MAX_PROBLEMS_PER_KIND]
+    return [
+        Problem(
+            file,
+            message,
+            column,
+            int(r) + 2,
+            _plain(values.iloc[r]),
+            None if ids is None or pd.isna(ids.iloc[r]) else str(ids.iloc[r]),
+        )
+        for r in hits
     ]
-    if len(hits) > MAX_PROBLEMS_PER_KIND:
-        more = len(hits) - MAX_PROBLEMS_PER_KIND
-        out.append(Problem(file, f"{message}: {more} more rows", column))
-    return out
+
+
+def summarize(problems: list[Problem], per_kind: int = MAX_PROBLEMS_PER_KIND) -> list[str]:
+    """Problems as lines, at most `per_kind` per (file, column, message), then a count."""
+    seen: dict[tuple, int] = {}
+    lines: list[str] = []
+    for p in problems:
+        kind = (p.file, p.column, p.message)
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= per_kind:
+            lines.append(str(p))
+    for (file, column, message), count in seen.items():
+        if count > per_kind:
+            where = f"{file}, column '{column}'" if column else file
+            lines.append(f"{where}: {message}: {count - per_kind} more rows")
+    return lines
 
 
 def _plain(value: object) -> object:
@@ -171,7 +192,7 @@ def _parse_role_columns(
         bad = parsed.isna() & raw.notna()
         if role in ("meeting_flag", "won_flag"):
             bad = parsed.isna()
-        problems += _problems_for(bad, raw, file, col, kind)
+        problems += _problems_for(bad, raw, file, col, kind, out.get("lead_id"))
         out[role] = parsed
     if "created_at" in roles:
         problems += _problems_for(
@@ -180,6 +201,7 @@ def _parse_role_columns(
             file,
             roles["created_at"],
             "missing creation time",
+            out["lead_id"],
         )
     return out, problems
 
@@ -195,14 +217,19 @@ def _outcome_order_problems(
         if role in parsed:
             before = parsed[role] < parsed["created_at"]
             problems += _problems_for(
-                before, parsed[role], file, roles[role], f"{role} is before created_at"
+                before,
+                parsed[role],
+                file,
+                roles[role],
+                f"{role} is before created_at",
+                parsed["lead_id"],
             )
     return problems
 
 
 def _duplicate_problems(ids: pd.Series, file: str, column: str) -> list[Problem]:
     dup = ids.duplicated(keep="first") & ids.notna()
-    return _problems_for(dup, ids, file, column, "duplicate lead id")
+    return _problems_for(dup, ids, file, column, "duplicate lead id", ids)
 
 
 def _infer_attributes(
@@ -217,6 +244,11 @@ def _infer_attributes(
     categorical, numeric = [], []
     for col in frame.columns:
         if col in skip:
+            continue
+        if col in ROLES:
+            notes.append(
+                Problem(file, "named like a role column but not mapped; not used as a feature", col)
+            )
             continue
         values = frame[col].dropna()
         if values.empty:
@@ -240,6 +272,7 @@ def _attribute_frame(
     numeric: list[str],
     missing_words: list[str],
     file: str,
+    ids: pd.Series,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     out = pd.DataFrame(index=frame.index)
@@ -257,7 +290,8 @@ def _attribute_frame(
         if missing and not pd.api.types.is_numeric_dtype(raw):
             raw = raw.mask(raw.astype("string").str.strip().isin(missing))
         parsed = parse_numbers(raw)
-        problems += _problems_for(parsed.isna() & raw.notna(), raw, file, col, "unparseable number")
+        bad = parsed.isna() & raw.notna()
+        problems += _problems_for(bad, raw, file, col, "unparseable number", ids)
         out[col] = parsed
     return out, problems
 
@@ -290,6 +324,10 @@ def _merge_outcomes(
     problems += _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
     unknown = ~parsed["lead_id"].isin(leads["lead_id"]) & parsed["lead_id"].notna()
     problems += _problems_for(unknown, parsed["lead_id"], file, roles["lead_id"], "unknown lead id")
+    if "created_at" in leads:
+        created = leads.drop_duplicates("lead_id").set_index("lead_id")["created_at"]
+        with_created = parsed.assign(created_at=parsed["lead_id"].map(created))
+        problems += _outcome_order_problems(with_created, roles, file)
     parsed = parsed.drop_duplicates("lead_id", keep="first")
     merged = leads.merge(parsed, on="lead_id", how="left", validate="one_to_one")
     merged.index = leads.index
@@ -333,7 +371,8 @@ def _load_activities(
 def _export_date(settings: Settings, leads: pd.DataFrame, acts: pd.DataFrame | None):
     if settings.labels.export_date:
         return pd.Timestamp(settings.labels.export_date)
-    stamps = [leads[c].max() for c in TIME_ROLES if c in leads]
+    configured = _role_map(settings, True)
+    stamps = [leads[c].max() for c in TIME_ROLES if c in configured and c in leads]
     if acts is not None and len(acts):
         stamps.append(acts["occurred_at"].max())
     stamps = [s for s in stamps if pd.notna(s)]
@@ -378,10 +417,15 @@ def read_lead_data(
     used = set(_role_map(settings, True).values())
     categorical, numeric, notes = _infer_attributes(raw, settings, used, file)
     problems += _check_columns(raw, categorical + numeric, file)
+    problems += [
+        Problem(file, "an attribute cannot have a role column's name; rename it", c)
+        for c in categorical + numeric
+        if c in ROLES
+    ]
     if any(p.message == "missing column" for p in problems):
         return None, problems
     attrs, found = _attribute_frame(
-        raw, categorical, numeric, settings.columns.missing_values, file
+        raw, categorical, numeric, settings.columns.missing_values, file, parsed["lead_id"]
     )
     problems += found
     leads = pd.concat([parsed, attrs], axis=1)
@@ -390,8 +434,6 @@ def read_lead_data(
         if merged is None:
             return None, problems
         leads = merged
-        if "created_at" in leads:
-            problems += _outcome_order_problems(leads, roles, str(settings.data.outcomes))
     acts = _load_activities(settings, parsed["lead_id"], problems, strict_leads)
     sources = {"leads": str(path)}
     for name in ("activities", "outcomes"):
@@ -411,16 +453,18 @@ def read_lead_data(
 
 
 def _drop_bad_rows(data: LeadData, problems: list[Problem]) -> LeadData:
-    """Remove lead rows named by a problem (used when the config allows dropping bad rows)."""
-    leads_file = data.sources["leads"]
-    bad_rows = {p.row for p in problems if p.file == leads_file and p.row is not None}
-    keep = ~np.isin(_spreadsheet_row(data.leads.index), list(bad_rows))
-    leads = data.leads[keep]
+    """Remove the leads a problem names (when the config allows dropping bad rows).
+
+    Bad activity rows are already left out when the activities are read.
+    """
+    bad_ids = {p.lead_id for p in problems if p.lead_id is not None}
+    keep = ~data.leads["lead_id"].isin(bad_ids) & data.leads["lead_id"].notna()
+    leads = data.leads[keep.to_numpy(bool)].reset_index(drop=True)
     acts = data.activities
     if acts is not None:
         acts = acts[acts["lead_id"].isin(leads["lead_id"])].reset_index(drop=True)
     return LeadData(
-        leads=leads.reset_index(drop=True),
+        leads=leads,
         activities=acts,
         categorical=data.categorical,
         numeric=data.numeric,

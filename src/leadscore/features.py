@@ -136,6 +136,23 @@ def activity_stats(
     stats = empty_stats(len(snap_lead), spec)
     if len(event_lead) == 0 or len(snap_lead) == 0:
         return stats
+    if _one_snapshot_per_lead_at_one_time(snap_lead, snap_seconds):
+        return _stats_at_one_time(
+            snap_lead, int(snap_seconds[0]), event_lead, event_type, event_seconds, spec
+        )
+    return _stats_by_search(snap_lead, snap_seconds, event_lead, event_type, event_seconds, spec)
+
+
+def _stats_by_search(
+    snap_lead: np.ndarray,
+    snap_seconds: np.ndarray,
+    event_lead: np.ndarray,
+    event_type: np.ndarray,
+    event_seconds: np.ndarray,
+    spec: FeatureSpec,
+) -> ActivityStats:
+    """General path: sort events on a (lead, type, time) key, count by binary search."""
+    stats = empty_stats(len(snap_lead), spec)
     n_types = len(spec.activity_types) + 1
     t0 = (
         int(min(event_seconds.min(), snap_seconds.min())) - max(spec.windows_days) * SECONDS_PER_DAY
@@ -168,6 +185,45 @@ def activity_stats(
     return stats
 
 
+def _one_snapshot_per_lead_at_one_time(snap_lead: np.ndarray, snap_seconds: np.ndarray) -> bool:
+    """The scoring case: every lead once, all at the as-of date."""
+    return bool(
+        (snap_seconds == snap_seconds[0]).all() and len(np.unique(snap_lead)) == len(snap_lead)
+    )
+
+
+def _stats_at_one_time(
+    snap_lead: np.ndarray,
+    t: int,
+    event_lead: np.ndarray,
+    event_type: np.ndarray,
+    event_seconds: np.ndarray,
+    spec: FeatureSpec,
+) -> ActivityStats:
+    """Same counts as the general path, by bincount: O(events), no sort (scoring fast path)."""
+    n_snap, n_types = len(snap_lead), len(spec.activity_types) + 1
+    row_of_lead = np.full(int(max(snap_lead.max(), event_lead.max())) + 1, -1, np.int64)
+    row_of_lead[snap_lead] = np.arange(n_snap)
+    before = event_seconds < t
+    row = row_of_lead[event_lead[before]]
+    known = row >= 0
+    row, age = row[known], (t - event_seconds[before])[known]
+    kind = np.where(event_type < 0, n_types - 1, event_type)[before][known]
+    stats = empty_stats(n_snap, spec)
+    limits = [w * SECONDS_PER_DAY for w in spec.windows_days] + [np.iinfo(np.int64).max]
+    size = n_snap * n_types
+    for j, limit in enumerate(limits):
+        inside = age <= limit
+        typed = np.bincount(row[inside] * n_types + kind[inside], minlength=size)
+        typed = typed.reshape(n_snap, n_types)
+        stats.counts[:, :-1, j] = typed[:, :-1]
+        stats.counts[:, -1, j] = typed.sum(axis=1)
+    last = np.full(n_snap, -1, np.int64)
+    np.maximum.at(last, row, t - age)
+    stats.last_seconds[:] = last
+    return stats
+
+
 def activity_frame(
     stats: ActivityStats, snap_seconds: np.ndarray, spec: FeatureSpec
 ) -> pd.DataFrame:
@@ -193,12 +249,17 @@ def encode_events(
 
 
 def build_features(
-    snapshots: pd.DataFrame, activities: pd.DataFrame | None, spec: FeatureSpec
+    snapshots: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    spec: FeatureSpec,
+    stats: ActivityStats | None = None,
 ) -> pd.DataFrame:
     """Feature frame for snapshots (rows: lead_id, snapshot_at, created_at and attributes).
 
     The same function serves training (many snapshots per lead) and scoring (one per lead at the
     as-of date). Only events strictly before `snapshot_at` count. Row order and index are kept.
+    `stats`, when given, are activity aggregates already computed for these rows (the scorer
+    streams a large event log through `activity_stats` batch by batch and combines them).
     """
     out = pd.DataFrame(index=snapshots.index)
     for col in spec.categorical:
@@ -212,7 +273,9 @@ def build_features(
         snap_seconds = to_seconds(snapshots["snapshot_at"])
         lead_index = pd.Index(pd.unique(snapshots["lead_id"]))
         snap_lead = lead_index.get_indexer(snapshots["lead_id"])
-        if activities is None:
+        if stats is not None:
+            pass
+        elif activities is None:
             stats = empty_stats(len(snapshots), spec)
         else:
             ev_lead, ev_type, ev_seconds = encode_events(activities, lead_index, spec)

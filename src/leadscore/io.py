@@ -139,3 +139,37 @@ def write_table(frame: pd.DataFrame, target: str | Path) -> Path:
     if table_format(target) == "parquet":
         return write_parquet(frame, target)
     return write_csv(frame, target)
+
+
+def iter_table_batches(
+    path: str | Path, columns: list[str], batch_rows: int = 1_000_000
+) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet file in batches of about `batch_rows` rows (CSV values as text)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found")
+    if table_format(path) == "parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+            yield batch.to_pandas()
+        return
+    missing = [c for c in columns if c not in table_columns(path)]
+    if missing:
+        raise DataFileError(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
+    options = pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types={c: pa.string() for c in columns},
+        strings_can_be_null=True,
+    )
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=64 << 20), convert_options=options
+    )
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in reader:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= batch_rows:
+            yield pa.Table.from_batches(pending).to_pandas()
+            pending, rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()

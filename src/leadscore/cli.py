@@ -1,0 +1,161 @@
+"""`leadscore` command line: thin commands over the lifecycle stages.
+
+Exit codes: 0 success, 1 bad input data or a refused step, 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from leadscore.config import DEFAULT_CONFIG, ConfigError, load_config
+
+app = typer.Typer(
+    name="leadscore",
+    help="Lead-conversion scoring: train, score, explain, learn from sales feedback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="YAML config mapping your columns onto roles.")
+]
+EXIT_DATA = 1
+EXIT_CONFIG = 2
+
+
+def console() -> Console:
+    """Console for human-readable output (plain text when not a terminal)."""
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print an error to stderr and return the exit to raise."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def run_step(step: Callable[[], int | None]) -> None:
+    """Run a command body, turning known errors into clear messages and exit codes."""
+    from leadscore.contract import ContractError
+    from leadscore.io import DataFileError
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    try:
+        code = step()
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
+    except (ContractError, DataFileError) as exc:
+        raise fail(str(exc), EXIT_DATA) from None
+    except _refusals() as exc:
+        raise fail(str(exc), EXIT_DATA) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """Exceptions that mean a step refused on purpose (minimum data, missing model, ...)."""
+    found: list[type[Exception]] = []
+    for module, name in (
+        ("leadscore.train", "TrainingError"),
+        ("leadscore.registry", "RegistryError"),
+        ("leadscore.score", "ScoringError"),
+        ("leadscore.feedback", "FeedbackError"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        if hasattr(mod, name):
+            found.append(getattr(mod, name))
+    return tuple(found)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="Folder for leads.csv and activities.csv.")] = Path(
+        "data/sample"
+    ),
+    leads: Annotated[int, typer.Option(min=10, help="Number of leads.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
+) -> None:
+    """Write a synthetic B2B funnel (leads, activities) to OUT."""
+
+    def body() -> None:
+        from leadscore.sample import write_sample
+
+        paths = write_sample(out, n_leads=leads, seed=seed)
+        for name, path in paths.items():
+            console().print(f"wrote {name}: {path}")
+
+    run_step(body)
+
+
+@app.command()
+def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check the configured data against the contract; report every problem at once."""
+
+    def body() -> int:
+        from leadscore.contract import read_lead_data, summarize
+
+        settings = load_config(config)
+        data, problems = read_lead_data(settings)
+        out = console()
+        if data is not None:
+            for note in summarize(list(data.warnings)):
+                out.print(f"note: {note}")
+            out.print(
+                f"{len(data.leads):,} leads"
+                + (f", {len(data.activities):,} activities" if data.activities is not None else "")
+                + f"; targets: {', '.join(settings.targets)}"
+                + f"; categorical: {', '.join(data.categorical) or '-'}"
+                + f"; numeric: {', '.join(data.numeric) or '-'}"
+                + (f"; export date {data.export_date:%Y-%m-%d}" if data.export_date else "")
+            )
+        if problems:
+            err = Console(stderr=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold red]{len(problems)} problem(s):[/]")
+            for line in summarize(problems):
+                err.print(f"  - {line}")
+            return EXIT_DATA
+        out.print("[green]ok[/]: the data meets the contract")
+        return 0
+
+    run_step(body)
+
+
+@app.command()
+def examples(
+    config: ConfigOption = DEFAULT_CONFIG,
+    out: Annotated[Path, typer.Option(help="Parquet file for the examples.")] = Path(
+        "data/examples.parquet"
+    ),
+) -> None:
+    """Build point-in-time training examples and write them to a Parquet file."""
+
+    def body() -> None:
+        from leadscore.contract import load_lead_data
+        from leadscore.io import write_parquet
+        from leadscore.snapshots import build_examples
+
+        settings = load_config(config)
+        data = load_lead_data(settings)
+        ex = build_examples(data, settings)
+        write_parquet(ex.frame, out)
+        out_console = console()
+        out_console.print(f"{len(ex.frame):,} examples from {len(data.leads):,} leads -> {out}")
+        for target in ex.targets:
+            labels = ex.label(target)
+            out_console.print(
+                f"  {target}: {int(labels.notna().sum()):,} labelled "
+                f"({int(labels.sum()):,} positive), {int(labels.isna().sum()):,} censored"
+            )
+
+    run_step(body)

@@ -1,0 +1,118 @@
+"""Reference profile of the training data, and drift against it (population stability index).
+
+At training, `reference_profile` summarises each feature (quantile bins for numbers, level shares
+for categories) and the headline probability (its quantiles turn a probability into the 0–100
+score). At scoring, `psi_table` compares this week's leads with that profile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+N_BINS = 10
+SCORE_QUANTILES = 1001
+EPSILON = 1e-4
+
+
+def _numeric_profile(values: pd.Series) -> dict:
+    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    finite = x[np.isfinite(x)]
+    edges = (
+        np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1])) if len(finite) else []
+    )
+    shares = _numeric_shares(x, np.asarray(edges, float))
+    return {"kind": "numeric", "edges": [float(e) for e in edges], "shares": shares}
+
+
+def _numeric_shares(x: np.ndarray, edges: np.ndarray) -> list[float]:
+    """Shares of values per bin (right-closed bins between edges), plus a last bin for missing."""
+    missing = ~np.isfinite(x)
+    bins = np.searchsorted(edges, x[~missing], side="left")
+    counts = np.bincount(bins, minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, missing.sum())
+    return (counts / max(len(x), 1)).tolist()
+
+
+def _categorical_profile(values: pd.Series, max_levels: int = 50) -> dict:
+    text = values.astype("string").fillna("(missing)")
+    shares = text.value_counts(normalize=True)
+    top = shares.sort_values(ascending=False).head(max_levels)
+    return {"kind": "categorical", "levels": {str(k): float(v) for k, v in top.items()}}
+
+
+def _categorical_shares(values: pd.Series, levels: dict[str, float]) -> tuple[list, list]:
+    text = values.astype("string").fillna("(missing)")
+    now = text.value_counts(normalize=True)
+    names = list(levels)
+    expected = [levels[n] for n in names] + [max(0.0, 1 - sum(levels.values()))]
+    actual = [float(now.get(n, 0.0)) for n in names]
+    actual.append(max(0.0, 1 - sum(actual)))
+    return expected, actual
+
+
+def reference_profile(
+    features: pd.DataFrame,
+    categorical: tuple[str, ...],
+    probabilities: np.ndarray,
+    won_amounts: pd.Series | None = None,
+) -> dict:
+    """Summary of the training features and of the headline probability (JSON-serialisable)."""
+    profile = {
+        col: _categorical_profile(features[col])
+        if col in categorical
+        else _numeric_profile(features[col])
+        for col in features.columns
+    }
+    probs = np.asarray(probabilities, float)
+    quantiles = np.quantile(probs, np.linspace(0, 1, SCORE_QUANTILES)).tolist()
+    amounts = (
+        pd.to_numeric(won_amounts, errors="coerce").dropna() if won_amounts is not None else []
+    )
+    return {
+        "features": profile,
+        "score_quantiles": quantiles,
+        "mean_won_amount": float(np.mean(amounts)) if len(amounts) else None,
+    }
+
+
+def probability_to_score(probabilities: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """0–100 score: the share of reference leads with a lower headline probability."""
+    q = np.asarray(quantiles, float)
+    lo = np.searchsorted(q, probabilities, side="left")
+    hi = np.searchsorted(q, probabilities, side="right")
+    rank = (lo + hi) / 2 / len(q)
+    return np.clip(np.round(rank * 100), 0, 100).astype(np.int64)
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """Population stability index between two share vectors."""
+    e = np.clip(np.asarray(expected, float), EPSILON, None)
+    a = np.clip(np.asarray(actual, float), EPSILON, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def feature_psi(values: pd.Series, profile: dict) -> float:
+    """PSI of one feature's current values against its training profile."""
+    if profile["kind"] == "categorical":
+        expected, actual = _categorical_shares(values, profile["levels"])
+        return psi(expected, actual)
+    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    return psi(profile["shares"], _numeric_shares(x, np.asarray(profile["edges"], float)))
+
+
+def psi_table(features: pd.DataFrame, reference: dict, scores: np.ndarray | None = None):
+    """PSI per feature (and of the score, when given), highest first."""
+    rows = [
+        (col, feature_psi(features[col], prof))
+        for col, prof in reference.get("features", {}).items()
+        if col in features
+    ]
+    if scores is not None and reference.get("score_quantiles"):
+        # training scores are uniform over 0-100 by construction
+        edges = np.arange(10, 100, 10, dtype=float)
+        expected = [0.1] * 10 + [0.0]
+        actual = _numeric_shares(np.asarray(scores, float), edges - 0.5)
+        rows.append(("score", psi(expected, actual)))
+    table = pd.DataFrame(rows, columns=["feature", "psi"])
+    return table.sort_values(["psi", "feature"], ascending=[False, True]).reset_index(drop=True)

@@ -1,0 +1,538 @@
+"""Weekly batch scoring: every open lead at the as-of date gets probabilities, a score, a grade
+and its reasons; outputs are written atomically and a rerun is byte-identical.
+
+Memory stays flat in the number of events: the event log is streamed in batches and folded into
+per-lead activity aggregates (the same `activity_stats` as training). Leads are then predicted
+and explained in chunks of `score.chunk_size`, and `scores.parquet` is written one row group per
+chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from leadscore.config import Settings
+from leadscore.contract import ContractError, LeadData, Problem, parse_timestamps, read_lead_data
+from leadscore.drift import probability_to_score, psi_table
+from leadscore.features import (
+    ActivityStats,
+    FeatureSpec,
+    activity_stats,
+    build_features,
+    empty_stats,
+    encode_events,
+    to_seconds,
+)
+from leadscore.io import atomic_path, file_digest, iter_table_batches, write_text
+from leadscore.model import LeadScoreModel
+from leadscore.snapshots import scoring_snapshots
+
+SCORES_PARQUET = "scores.parquet"
+SCORES_CSV = "scores.csv"
+PREVIOUS_SCORES = "previous_scores.parquet"
+MANIFEST = "manifest.json"
+TREND_POINTS = 5
+EVENT_BATCH_ROWS = 2_000_000
+DRIFT_SAMPLE_ROWS = 100_000
+REPORT_MAX_ROWS = 50_000
+
+
+class ScoringError(ValueError):
+    """Scoring cannot go on (no model, unwritable output, ...); the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model produced the scores."""
+
+    name: str
+    version: str
+    run_id: str
+    uri: str
+
+
+@dataclass
+class ScoringResult:
+    """What a scoring run wrote and counted."""
+
+    out_dir: Path
+    n_scored: int
+    n_skipped: int
+    n_explore: int
+    grade_counts: dict[str, int]
+    drift: pd.DataFrame
+    drift_warnings: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def grade_for(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """A–D grade per 0–100 score: A at or above thresholds['A'], then B, C; D below."""
+    s = np.asarray(scores, float)
+    return np.select(
+        [s >= thresholds["A"], s >= thresholds["B"], s >= thresholds["C"]], ["A", "B", "C"], "D"
+    )
+
+
+def explore_flags(lead_ids: pd.Series, as_of: pd.Timestamp, share: float) -> np.ndarray:
+    """A reproducible random share of leads per as-of date, marked for exploration."""
+    if share <= 0:
+        return np.zeros(len(lead_ids), bool)
+    keys = lead_ids.astype("string") + f"|{as_of:%Y-%m-%d}"
+    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64)
+    return (hashed / np.float64(2**64)) < share
+
+
+def trend_for(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.Series:
+    """up / steady / down against the previous run's score; 'new' for leads not scored before."""
+    if previous is None:
+        return pd.Series("", index=scores.index, dtype="string")
+    before = scores["lead_id"].map(previous.set_index("lead_id")["score"])
+    diff = scores["score"] - before
+    out = np.select(
+        [before.isna(), diff >= TREND_POINTS, diff <= -TREND_POINTS],
+        ["new", "up", "down"],
+        "steady",
+    )
+    return pd.Series(out, index=scores.index, dtype="string")
+
+
+def expected_values(
+    p_won: np.ndarray | None, amounts: pd.Series | None, mean_won_amount: float | None
+) -> np.ndarray:
+    """p_won × the lead's own deal amount where known, else the average won deal in training."""
+    if p_won is None:
+        return np.full(0 if amounts is None else len(amounts), np.nan)
+    fallback = np.nan if mean_won_amount is None else mean_won_amount
+    amount = np.full(len(p_won), fallback)
+    if amounts is not None:
+        own = pd.to_numeric(amounts, errors="coerce").to_numpy(float)
+        amount = np.where(np.isfinite(own), own, amount)
+    return np.round(p_won * amount, 2)
+
+
+def stream_activity_stats(
+    path: Path, settings: Settings, lead_index: pd.Index, as_of: pd.Timestamp, spec: FeatureSpec
+) -> tuple[ActivityStats, int]:
+    """Fold the event log, batch by batch, into aggregates at `as_of` for the leads in the index.
+
+    Events of other leads are ignored; an unparseable timestamp or a missing type is a contract
+    problem naming the row.
+    """
+    ac = settings.activity_columns
+    stats = empty_stats(len(lead_index), spec)
+    snap_lead = np.arange(len(lead_index))
+    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
+    problems: list[Problem] = []
+    offset, n_events = 0, 0
+    for raw in iter_table_batches(path, [ac.lead_id, ac.occurred_at, ac.type], EVENT_BATCH_ROWS):
+        when = parse_timestamps(raw[ac.occurred_at])
+        bad = when.isna() | raw[ac.type].isna()
+        for pos in np.flatnonzero(bad.to_numpy(bool))[: 20 - len(problems)]:
+            problems.append(
+                Problem(str(path), "unparseable timestamp or missing type", None, offset + pos + 2)
+            )
+        frame = pd.DataFrame(
+            {
+                "lead_id": raw[ac.lead_id].astype("string").str.strip(),
+                "occurred_at": when,
+                "activity_type": raw[ac.type].astype("string").str.strip(),
+            }
+        )[~bad.to_numpy(bool)]
+        ev_lead, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
+        n_events += len(ev_lead)
+        batch = activity_stats(
+            snap_lead, np.full(len(snap_lead), t), ev_lead, ev_type, ev_seconds, spec
+        )
+        stats = stats.combine(batch)
+        offset += len(raw)
+    if problems:
+        raise ContractError(problems)
+    return stats, n_events
+
+
+def _slice_stats(stats: ActivityStats, rows: slice) -> ActivityStats:
+    return ActivityStats(stats.counts[rows], stats.last_seconds[rows])
+
+
+def read_leads_for_scoring(
+    settings: Settings, spec: FeatureSpec, leads_path: Path | None
+) -> LeadData:
+    """Leads to score, with the model's attribute columns; outcome columns are optional."""
+    columns = settings.columns.model_copy(
+        update={"categorical": list(spec.categorical), "numeric": list(spec.numeric)}
+    )
+    scoring_settings = settings.model_copy(
+        update={
+            "columns": columns,
+            "data": settings.data.model_copy(update={"activities": None}),
+        }
+    )
+    with_outcomes = leads_path is None and settings.data.outcomes is not None
+    data, problems = read_lead_data(
+        scoring_settings, leads_path=leads_path, include_outcomes=with_outcomes
+    )
+    if data is None or problems:
+        raise ContractError(problems)
+    return data
+
+
+def score_chunk(
+    bundle: LeadScoreModel,
+    snaps: pd.DataFrame,
+    stats: ActivityStats | None,
+    settings: Settings,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probabilities, score, grade, fit/engagement and reasons for one chunk of open leads."""
+    from leadscore.explain import explain, fit_vs_engagement
+    from leadscore.reasons import top_reasons
+
+    spec = bundle.spec
+    features = build_features(snaps, None, spec, stats=stats)
+    probs = bundle.predict_proba(features)
+    headline = bundle.headline_target
+    target_model = bundle.targets[headline]
+    expl = explain(target_model, features, spec)
+    quantiles = bundle.reference.get("score_quantiles")
+    headline_p = probs[f"p_{headline}"].to_numpy()
+    score = (
+        probability_to_score(headline_p, quantiles)
+        if quantiles
+        else np.clip(np.round(headline_p * 100), 0, 100).astype(np.int64)
+    )
+    out = pd.DataFrame({"lead_id": snaps["lead_id"].astype("string").to_numpy()})
+    for col in probs.columns:
+        out[col] = np.round(probs[col].to_numpy(), 6)
+    out["score"] = score
+    out["grade"] = grade_for(score, settings.score.grade_thresholds)
+    split = fit_vs_engagement(expl.contrib_pp, spec)
+    out["fit_score"] = np.round(split["fit_score"].to_numpy(float), 2)
+    out["engagement_score"] = np.round(split["engagement_score"].to_numpy(float), 2)
+    reasons = top_reasons(expl.contrib_pp, features, spec, n=settings.score.top_reasons)
+    for col in reasons.columns:
+        out[col] = reasons[col].astype("string").to_numpy()
+    p_won = probs["p_won"].to_numpy() if "p_won" in probs else None
+    amounts = snaps.get("amount", None)
+    out["expected_value"] = expected_values(p_won, amounts, bundle.reference.get("mean_won_amount"))
+    return out, features
+
+
+def _previous_scores(out_dir: Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """The latest earlier run in `out_dir` (kept as previous_scores.parquet), for the trend."""
+    current, previous = out_dir / SCORES_PARQUET, out_dir / PREVIOUS_SCORES
+    if current.exists():
+        existing = pq.read_table(current, columns=["lead_id", "score", "as_of"]).to_pandas()
+        if len(existing) and pd.Timestamp(existing["as_of"].iloc[0]) < as_of:
+            with atomic_path(previous) as tmp:
+                tmp.write_bytes(current.read_bytes())
+    if previous.exists():
+        prev = pq.read_table(previous, columns=["lead_id", "score", "as_of"]).to_pandas()
+        if len(prev) and pd.Timestamp(prev["as_of"].iloc[0]) < as_of:
+            return prev
+    return None
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / ".write-check") as tmp:
+            tmp.write_text("ok")
+        (out_dir / ".write-check").unlink()
+    except OSError as exc:
+        raise ScoringError(f"{out_dir}: output folder is not writable ({exc.strerror})") from exc
+
+
+def run_scoring(
+    settings: Settings,
+    as_of: pd.Timestamp,
+    out_dir: Path,
+    leads_path: Path | None = None,
+    activities_path: Path | None = None,
+    model_uri: str | None = None,
+    console=None,
+) -> ScoringResult:
+    """Score every lead open at `as_of` and write scores, reports, manifest and an MLflow run."""
+    from leadscore.registry import load_scoring_model
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    log = console.print if console is not None else (lambda *a, **k: None)
+    as_of = pd.Timestamp(as_of)
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    uri = model_uri or f"models:/{settings.mlflow.model_name}@champion"
+    bundle, ref = load_scoring_model(settings, uri)
+    spec = bundle.spec
+    timings["load_model"] = time.perf_counter() - clock
+
+    data = read_leads_for_scoring(settings, spec, leads_path)
+    snaps, n_skipped = scoring_snapshots(data, as_of)
+    log(f"{len(snaps):,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
+    timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
+
+    acts_path = activities_path or (settings.data.activities if leads_path is None else None)
+    stats, n_events = None, 0
+    if spec.has_activities:
+        lead_index = pd.Index(snaps["lead_id"])
+        if acts_path is not None:
+            stats, n_events = stream_activity_stats(acts_path, settings, lead_index, as_of, spec)
+        else:
+            stats = empty_stats(len(snaps), spec)
+        log(f"{n_events:,} activities folded into features")
+    timings["activities"] = time.perf_counter() - clock - sum(timings.values())
+
+    previous = _previous_scores(out_dir, as_of)
+    run = _score_in_chunks(bundle, snaps, stats, settings, as_of, ref, previous, out_dir, log)
+    timings["score_explain"] = time.perf_counter() - clock - sum(timings.values())
+
+    drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
+    threshold = settings.score.psi_threshold
+    warnings = [
+        f"drift: {row.feature} has PSI {row.psi:.3f} (> {threshold})"
+        for row in drift.itertuples()
+        if row.psi > threshold
+    ]
+    for w in warnings:
+        log(f"[yellow]warning[/]: {w}")
+
+    meta = _report_meta(settings, ref, as_of, len(snaps), n_skipped, run)
+    paths = _write_reports(run.top, out_dir, meta)
+    paths.update(run.paths)
+    timings["reports"] = time.perf_counter() - clock - sum(timings.values())
+    result = ScoringResult(
+        out_dir=out_dir,
+        n_scored=len(snaps),
+        n_skipped=n_skipped,
+        n_explore=run.n_explore,
+        grade_counts=run.grade_counts,
+        drift=drift,
+        drift_warnings=warnings,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        paths=paths,
+    )
+    manifest = _manifest(settings, data, acts_path, ref, as_of, result, n_events)
+    paths["manifest"] = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    _log_scoring_run(settings, ref, as_of, result, run.score_hist, paths)
+    return result
+
+
+@dataclass
+class _ChunkedRun:
+    """What the chunk loop keeps: the top rows for reports, counts, a sample for drift."""
+
+    top: pd.DataFrame
+    n_explore: int
+    grade_counts: dict[str, int]
+    score_hist: np.ndarray
+    drift_features: pd.DataFrame
+    drift_scores: np.ndarray
+    paths: dict[str, Path]
+
+
+def _score_in_chunks(
+    bundle: LeadScoreModel,
+    snaps: pd.DataFrame,
+    stats: ActivityStats | None,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    ref: ModelRef,
+    previous: pd.DataFrame | None,
+    out_dir: Path,
+    log,
+) -> _ChunkedRun:
+    from leadscore.report import safe_text
+
+    chunk = settings.score.chunk_size
+    n = len(snaps)
+    drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
+    top = pd.DataFrame()
+    hist = np.zeros(101, np.int64)
+    grades = dict.fromkeys("ABCD", 0)
+    n_explore = 0
+    drift_parts, drift_scores = [], []
+    paths = {"scores_parquet": out_dir / SCORES_PARQUET, "scores_csv": out_dir / SCORES_CSV}
+    with (
+        atomic_path(paths["scores_parquet"]) as pq_tmp,
+        atomic_path(paths["scores_csv"]) as csv_tmp,
+    ):
+        pq_writer = csv_writer = None
+        for start in range(0, n, chunk):
+            rows = slice(start, min(start + chunk, n))
+            part = snaps.iloc[rows].reset_index(drop=True)
+            part_stats = _slice_stats(stats, rows) if stats is not None else None
+            out, features = score_chunk(bundle, part, part_stats, settings)
+            out["explore"] = explore_flags(out["lead_id"], as_of, settings.score.explore_share)
+            out["trend"] = trend_for(out, previous)
+            out["model_name"] = ref.name
+            out["model_version"] = ref.version
+            out["run_id"] = ref.run_id
+            out["as_of"] = as_of.normalize()
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            safe = out.copy()
+            for col in safe.columns:
+                if pd.api.types.is_string_dtype(safe[col]) and col not in ("grade", "trend"):
+                    safe[col] = safe_text(safe[col])
+            safe_table = pa.Table.from_pandas(safe, preserve_index=False)
+            if pq_writer is None:
+                pq_writer = pq.ParquetWriter(pq_tmp, table.schema, compression="zstd")
+                csv_writer = pacsv.CSVWriter(csv_tmp, safe_table.schema)
+            pq_writer.write_table(table)
+            csv_writer.write_table(safe_table)
+            n_explore += int(out["explore"].sum())
+            for g, c in out["grade"].value_counts().items():
+                grades[str(g)] += int(c)
+            hist += np.bincount(out["score"].to_numpy(), minlength=101)[:101]
+            top = (
+                pd.concat([top, out])
+                .sort_values(["score", "lead_id"], ascending=[False, True], kind="stable")
+                .head(REPORT_MAX_ROWS)
+            )
+            keep = np.arange(start, rows.stop)[(np.arange(start, rows.stop) % drift_stride) == 0]
+            drift_parts.append(features.iloc[keep - start])
+            drift_scores.append(out["score"].to_numpy()[keep - start])
+            log(f"scored {rows.stop:,}/{n:,} leads")
+        if pq_writer is None:
+            raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
+        pq_writer.close()
+        csv_writer.close()
+    features_sample = pd.concat(drift_parts) if drift_parts else pd.DataFrame()
+    return _ChunkedRun(
+        top=top.reset_index(drop=True),
+        n_explore=n_explore,
+        grade_counts=grades,
+        score_hist=hist,
+        drift_features=features_sample,
+        drift_scores=np.concatenate(drift_scores) if drift_scores else np.array([]),
+        paths=paths,
+    )
+
+
+def _report_meta(
+    settings: Settings,
+    ref: ModelRef,
+    as_of: pd.Timestamp,
+    n_scored: int,
+    n_skipped: int,
+    run: _ChunkedRun,
+) -> dict:
+    return {
+        "model_name": ref.name,
+        "model_version": ref.version,
+        "run_id": ref.run_id,
+        "model_uri": ref.uri,
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "n_scored": n_scored,
+        "n_skipped": n_skipped,
+        "n_explore": run.n_explore,
+        "explore_share": settings.score.explore_share,
+        "grade_thresholds": dict(settings.score.grade_thresholds),
+        "grade_counts": run.grade_counts,
+        "headline_target": settings.headline_target,
+        "top_n": settings.score.report_top_n,
+        "report_rows": len(run.top),
+        "score_hist": run.score_hist.tolist(),
+    }
+
+
+def _write_reports(top: pd.DataFrame, out_dir: Path, meta: dict) -> dict[str, Path]:
+    from leadscore.report import write_report_html, write_report_xlsx
+
+    xlsx, html = out_dir / "report.xlsx", out_dir / "report.html"
+    write_report_xlsx(top, xlsx, meta)
+    write_report_html(top, html, meta)
+    return {"report_xlsx": xlsx, "report_html": html}
+
+
+def _manifest(
+    settings: Settings,
+    data: LeadData,
+    acts_path: Path | None,
+    ref: ModelRef,
+    as_of: pd.Timestamp,
+    result: ScoringResult,
+    n_events: int,
+) -> dict:
+    inputs = {name: str(path) for name, path in data.sources.items()}
+    if acts_path is not None:
+        inputs["activities"] = str(acts_path)
+    return {
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id, "uri": ref.uri},
+        "inputs": {
+            name: {"path": path, "sha256": file_digest(path)} for name, path in inputs.items()
+        },
+        "counts": {
+            "scored": result.n_scored,
+            "skipped_not_open": result.n_skipped,
+            "explore": result.n_explore,
+            "activities": n_events,
+            "grades": result.grade_counts,
+        },
+        "drift_warnings": result.drift_warnings,
+        "timings_seconds": result.timings,
+        "outputs": {k: str(v) for k, v in result.paths.items()},
+        "config": str(settings.source_path) if settings.source_path else None,
+    }
+
+
+def _log_scoring_run(
+    settings: Settings,
+    ref: ModelRef,
+    as_of: pd.Timestamp,
+    result: ScoringResult,
+    score_hist: np.ndarray,
+    paths: dict[str, Path],
+) -> None:
+    """One MLflow run per scoring: counts, score distribution, drift (PSI) and the manifest."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    mlflow.set_experiment(settings.mlflow.experiment)
+    with mlflow.start_run(run_name=f"score {as_of:%Y-%m-%d}"):
+        mlflow.set_tags(
+            {
+                "leadscore.run_type": "scoring",
+                "as_of": f"{as_of:%Y-%m-%d}",
+                "model_name": ref.name,
+                "model_version": ref.version,
+                "model_run_id": ref.run_id,
+                "drift_warning": str(bool(result.drift_warnings)).lower(),
+            }
+        )
+        scores = np.repeat(np.arange(101), score_hist)
+        metrics = {
+            "n_scored": result.n_scored,
+            "n_skipped": result.n_skipped,
+            "n_explore": result.n_explore,
+            "score_mean": float(scores.mean()) if len(scores) else 0.0,
+            "score_median": float(np.median(scores)) if len(scores) else 0.0,
+        }
+        metrics.update(
+            {
+                f"grade_{g}_share": c / max(result.n_scored, 1)
+                for g, c in result.grade_counts.items()
+            }
+        )
+        metrics.update({f"psi.{_metric_key(r.feature)}": r.psi for r in result.drift.itertuples()})
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(
+            {"score": list(range(101)), "count": score_hist.tolist()}, "score_distribution.json"
+        )
+        mlflow.log_text(result.drift.to_csv(index=False), "drift_psi.csv")
+        if "manifest" in paths:
+            mlflow.log_artifact(str(paths["manifest"]))
+
+
+def _metric_key(name: str) -> str:
+    from leadscore.features import slug
+
+    return slug(name)[:200]

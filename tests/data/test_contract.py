@@ -1,0 +1,206 @@
+"""The data contract: every problem names the file, column, row and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadscore.config import ConfigError, load_config, settings_from_dict
+from leadscore.contract import ContractError, check_data, load_lead_data
+
+LEADS = """lead_id,created_at,industry,employees,meeting_at,won_at,lost_at
+L1,2025-01-01,software,100,2025-01-20,2025-03-01,
+L2,2025-01-05,retail,,,,2025-02-01
+L3,2025-06-01,software,50,,,
+"""
+ACTS = """lead_id,occurred_at,activity_type
+L1,2025-01-02 10:00:00,page_view
+L3,2025-06-02,email_open
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def settings_for(tmp_path: Path, leads: str = LEADS, acts: str | None = ACTS, **extra):
+    data = {"leads": str(write(tmp_path, "leads.csv", leads))}
+    if acts is not None:
+        data["activities"] = str(write(tmp_path, "acts.csv", acts))
+    raw = {"data": data, "columns": {"lost_at": "lost_at"}, **extra}
+    return settings_from_dict(raw)
+
+
+def messages(settings) -> list[str]:
+    return [str(p) for p in check_data(settings)]
+
+
+def test_clean_data_has_no_problems(tmp_path):
+    settings = settings_for(tmp_path)
+    assert messages(settings) == []
+    data = load_lead_data(settings)
+    assert list(data.leads["lead_id"]) == ["L1", "L2", "L3"]
+    assert data.categorical == ("industry",)
+    assert data.numeric == ("employees",)
+    assert len(data.activities) == 2
+
+
+def test_missing_file_is_named(tmp_path):
+    settings = settings_from_dict({"data": {"leads": str(tmp_path / "nope.csv")}})
+    (msg,) = messages(settings)
+    assert "nope.csv" in msg and "file not found" in msg
+
+
+def test_missing_column_is_named(tmp_path):
+    settings = settings_for(tmp_path, leads=LEADS.replace("meeting_at", "first_meeting"))
+    msgs = messages(settings)
+    assert any("column 'meeting_at'" in m and "missing column" in m for m in msgs)
+    with pytest.raises(ContractError, match=r"leads\.csv, column 'meeting_at': missing column"):
+        load_lead_data(settings)
+
+
+def test_unparseable_timestamp_names_row_and_value(tmp_path):
+    settings = settings_for(tmp_path, leads=LEADS.replace("2025-06-01", "June first"))
+    (msg,) = messages(settings)
+    assert "column 'created_at'" in msg and "row 4" in msg
+    assert "unparseable timestamp" in msg and "'June first'" in msg
+
+
+def test_unparseable_number_names_row_and_value(tmp_path):
+    raw = {
+        "data": {"leads": str(write(tmp_path, "leads.csv", LEADS.replace(",100,", ",lots,")))},
+        "columns": {"lost_at": "lost_at", "categorical": ["industry"], "numeric": ["employees"]},
+    }
+    (msg,) = messages(settings_from_dict(raw))
+    assert "column 'employees', row 2: unparseable number (value: 'lots')" in msg
+
+
+def test_duplicate_lead_ids(tmp_path):
+    settings = settings_for(tmp_path, leads=LEADS + "L2,2025-02-01,retail,5,,,\n")
+    (msg,) = messages(settings)
+    assert "column 'lead_id', row 5: duplicate lead id (value: 'L2')" in msg
+
+
+def test_activities_for_unknown_leads(tmp_path):
+    settings = settings_for(tmp_path, acts=ACTS + "L9,2025-06-03,email_open\n")
+    (msg,) = messages(settings)
+    assert "acts.csv" in msg and "row 4" in msg and "unknown lead id" in msg and "'L9'" in msg
+
+
+def test_unparseable_activity_time(tmp_path):
+    settings = settings_for(tmp_path, acts=ACTS + "L1,yesterday,email_open\n")
+    (msg,) = messages(settings)
+    assert "acts.csv, column 'occurred_at', row 4" in msg and "'yesterday'" in msg
+
+
+def test_outcome_before_creation(tmp_path):
+    settings = settings_for(tmp_path, leads=LEADS.replace("2025-01-20", "2024-12-20"))
+    (msg,) = messages(settings)
+    assert "column 'meeting_at', row 2: meeting_at is before created_at" in msg
+
+
+def test_outcomes_file_for_unknown_leads(tmp_path):
+    leads = "lead_id,created_at,industry\nL1,2025-01-01,a\nL2,2025-01-02,b\n"
+    outcomes = "lead_id,meeting_at,won_at\nL1,2025-01-05,\nL7,2025-01-09,\n"
+    raw = {
+        "data": {
+            "leads": str(write(tmp_path, "leads.csv", leads)),
+            "outcomes": str(write(tmp_path, "outcomes.csv", outcomes)),
+        },
+    }
+    settings = settings_from_dict(raw)
+    (msg,) = messages(settings)
+    assert "outcomes.csv, column 'lead_id', row 3: unknown lead id (value: 'L7')" in msg
+    with pytest.raises(ContractError, match="unknown lead id"):
+        load_lead_data(settings)
+
+
+def test_outcomes_file_is_merged(tmp_path):
+    leads = "lead_id,created_at,industry\nL1,2025-01-01,a\nL2,2025-01-02,b\n"
+    outcomes = "lead_id,meeting_at,won_at\nL2,2025-01-05,\n"
+    raw = {
+        "data": {
+            "leads": str(write(tmp_path, "leads.csv", leads)),
+            "outcomes": str(write(tmp_path, "outcomes.csv", outcomes)),
+        },
+    }
+    data = load_lead_data(settings_from_dict(raw))
+    assert data.leads["meeting_at"].notna().tolist() == [False, True]
+
+
+def test_empty_file(tmp_path):
+    settings = settings_for(tmp_path, leads="")
+    (msg,) = messages(settings)
+    assert "leads.csv" in msg and "empty" in msg
+    settings = settings_for(tmp_path, leads="lead_id,created_at,meeting_at,won_at\n")
+    (msg,) = messages(settings)
+    assert "no rows" in msg
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    leads = LEADS.replace("2025-06-01", "bad") + "L2,2025-02-01,retail,5,,,\n"
+    settings = settings_for(tmp_path, leads=leads, acts=ACTS + "L9,2025-06-03,x\n")
+    msgs = messages(settings)
+    assert len(msgs) == 3
+    with pytest.raises(ContractError) as err:
+        load_lead_data(settings)
+    assert len(err.value.problems) == 3
+
+
+def test_drop_invalid_rows_keeps_the_rest(tmp_path):
+    settings = settings_for(
+        tmp_path,
+        leads=LEADS.replace("2025-01-20", "2024-12-20"),
+        validation={"drop_invalid_rows": True},
+    )
+    data = load_lead_data(settings)
+    assert list(data.leads["lead_id"]) == ["L2", "L3"]
+    assert any("before created_at" in str(w) for w in data.warnings)
+
+
+def test_missing_value_words_become_missing(tmp_path):
+    leads = LEADS.replace("retail", "Select")
+    settings = settings_for(
+        tmp_path, leads=leads, columns={"lost_at": "lost_at", "missing_values": ["Select"]}
+    )
+    data = load_lead_data(settings)
+    assert data.leads["industry"].isna().tolist() == [False, True, False]
+
+
+def test_parquet_input(tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(write(tmp_path, "leads.csv", LEADS))
+    frame.to_parquet(tmp_path / "leads.parquet")
+    settings = settings_from_dict({"data": {"leads": str(tmp_path / "leads.parquet")}})
+    data = load_lead_data(settings)
+    assert data.leads["created_at"].dtype.kind == "M"
+    assert data.numeric == ("employees",)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("data: {leads: a.csv}\ncolums: {}\n", "colums: unknown key"),
+        (
+            "data: {leads: a.csv}\nlabels: {meeting_window_days: soon}\n",
+            "labels.meeting_window_days",
+        ),
+        ("columns: {}\n", "data: missing required key"),
+        ("data: {leads: a.csv, activitys: b.csv}\n", "data.activitys: unknown key"),
+    ],
+)
+def test_config_errors_name_key_and_file(tmp_path, yaml_text, expected):
+    path = write(tmp_path, "bad.yaml", yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_shipped_sample_config_loads():
+    settings = load_config(Path(__file__).parents[2] / "configs" / "sample.yaml")
+    assert settings.targets == ("meeting", "won")
