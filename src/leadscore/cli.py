@@ -159,3 +159,29 @@ def examples(
             )
 
     run_step(body)
+
+
+@app.command()
+def feedback(
+    files: Annotated[
+        list[Path], typer.Argument(help="Filled-in report.xlsx files and/or CSV files.")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Store sales feedback (meeting_held, disqualified, won, lost) as new labels."""
+
+    def body() -> int:
+        from leadscore.feedback import ingest_feedback
+
+        settings = load_config(config)
+        summary = ingest_feedback(settings, files)
+        out = console()
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        for note in summary.warnings:
+            out.print(f"note: {note}")
+        for problem in summary.problems:
+            err.print(f"rejected: {problem}")
+        out.print(summary.line())
+        return EXIT_DATA if summary.readable_files == 0 else 0
+
+    run_step(body)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.config import Settings
 from leadscore.io import DataFileError, file_digest, read_table
@@ -124,17 +126,50 @@ def _plain(value: object) -> object:
     return value
 
 
+FAST_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+
+
 def parse_timestamps(raw: pd.Series) -> pd.Series:
-    """Parse text or datetimes to naive UTC `datetime64[ns]`; unparseable values become NaT."""
+    """Parse text or datetimes to naive UTC `datetime64[ns]`; unparseable values become NaT.
+
+    The common ISO layouts go through Arrow's vectorised `strptime` (millions of rows in about a
+    second); anything else (time zones, fractions, other layouts) falls back to pandas.
+    """
     if pd.api.types.is_datetime64_any_dtype(raw):
         out = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz is not None else raw
         return out.astype("datetime64[ns]")
-    text = raw.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-    retry = parsed.isna() & text.notna()
-    if retry.any():
-        parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    text = (
+        pa.array(
+            _clean_text(raw).astype("string").to_numpy(dtype=object, na_value=None),
+            type=pa.string(),
+        )
+        if isinstance(raw.dtype, pd.CategoricalDtype)
+        else None
+    )
+    if text is None:
+        text = pc.utf8_trim_whitespace(pa.array(raw.astype("string"), type=pa.string()))
+    parsed = pa.nulls(len(text), pa.timestamp("s"))
+    for fmt in FAST_TIME_FORMATS:
+        parsed = pc.coalesce(parsed, pc.strptime(text, fmt, unit="s", error_is_null=True))
+    out = pd.Series(parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), index=raw.index)
+    rest = out.isna().to_numpy() & pc.is_valid(text).to_numpy(zero_copy_only=False)
+    if rest.any():
+        leftover = pd.Series(text.filter(pa.array(rest)).to_pylist(), dtype="string")
+        slow = pd.to_datetime(leftover, errors="coerce", format="ISO8601", utc=True)
+        retry = slow.isna()
+        if retry.any():
+            slow[retry] = pd.to_datetime(leftover[retry], errors="coerce", format="mixed", utc=True)
+        out[rest] = slow.dt.tz_localize(None).astype("datetime64[ns]").to_numpy()
+    return out
+
+
+def _clean_text(raw: pd.Series) -> pd.Series:
+    """Text with surrounding white space removed; categoricals are cleaned on their levels only."""
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        levels = raw.cat.categories.astype("string").str.strip()
+        if levels.is_unique:
+            return raw.cat.rename_categories(levels)
+    return raw.astype("string").str.strip()
 
 
 def parse_numbers(raw: pd.Series) -> pd.Series:
@@ -296,9 +331,11 @@ def _attribute_frame(
     return out, problems
 
 
-def _read(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
+def _read(
+    path: Path, problems: list[Problem], categorical: list[str] | None = None
+) -> pd.DataFrame | None:
     try:
-        return read_table(path)
+        return read_table(path, categorical=categorical)
     except DataFileError as exc:
         problems.append(Problem(str(path), str(exc).removeprefix(f"{path}: ")))
         return None
@@ -340,19 +377,19 @@ def _load_activities(
     path = settings.data.activities
     if path is None:
         return None
-    raw = _read(path, problems)
+    ac = settings.activity_columns
+    raw = _read(path, problems, categorical=[ac.lead_id, ac.type])
     if raw is None:
         return None
     file = str(path)
-    ac = settings.activity_columns
     needed = [ac.lead_id, ac.occurred_at, ac.type] + ([ac.value] if ac.value else [])
     missing = _check_columns(raw, needed, file)
     if missing:
         problems += missing
         return None
-    lead = raw[ac.lead_id].astype("string").str.strip()
+    lead = _clean_text(raw[ac.lead_id])
     when = parse_timestamps(raw[ac.occurred_at])
-    kind = raw[ac.type].astype("string").str.strip()
+    kind = _clean_text(raw[ac.type])
     problems += _problems_for(lead.isna(), raw[ac.lead_id], file, ac.lead_id, "missing lead id")
     problems += _problems_for(
         when.isna(), raw[ac.occurred_at], file, ac.occurred_at, "unparseable or missing timestamp"

@@ -158,12 +158,22 @@ BASE_EVENTS_MEAN = 29.0
 POST_CLOSE_KEEP_P = 0.1
 
 
+# the sample's feedback ends 2026-11-22, so no sample feedback date lies in the future
+FEEDBACK_HORIZON = pd.Timedelta(weeks=3)
+FEEDBACK_LEAD_AGE_DAYS = 120
+
+
 @dataclass(frozen=True)
 class SampleData:
-    """The two generated tables: one row per lead, and the activity event log."""
+    """The generated tables: one row per lead, the activity event log, and the true outcomes.
+
+    `truth` holds each lead's outcome times without the cut at the export date (what will
+    happen next): the sample's sales feedback reports from it.
+    """
 
     leads: pd.DataFrame
     activities: pd.DataFrame
+    truth: pd.DataFrame | None = None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -577,17 +587,50 @@ def generate_funnel(
             "activity_type": pd.Categorical.from_codes(codes, categories=list(ACTIVITY_TYPES)),
         }
     )
-    return SampleData(leads=leads, activities=activities)
+    truth = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"],
+            "meeting_at": _timestamps(potential["meeting"]),
+            "won_at": _timestamps(potential["won"]),
+            "lost_at": _timestamps(potential["lost"]),
+        }
+    )
+    return SampleData(leads=leads, activities=activities, truth=truth)
+
+
+def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
+    """Sales feedback on leads open at the export date: what truly happened in the next weeks."""
+    from leadscore.feedback import sample_feedback
+
+    leads = data.leads
+    still_open = leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)
+    # sales works the recent leads: feedback comes on leads created in the last four months
+    recent = leads["created_at"] >= EXPORT_DATE - pd.Timedelta(days=FEEDBACK_LEAD_AGE_DAYS)
+    still_open &= recent
+    return sample_feedback(
+        data.truth,
+        leads.loc[still_open, "lead_id"],
+        EXPORT_DATE,
+        rng_seed=seed,
+        horizon=FEEDBACK_HORIZON,
+    )
 
 
 def write_sample(out_dir: Path, n_leads: int = 20_000, seed: int = 0) -> dict[str, Path]:
-    """Generate the funnel and write `leads.csv` and `activities.csv` atomically into `out_dir`.
+    """Generate the funnel; write `leads.csv`, `activities.csv` and `feedback.csv` atomically.
 
     Timestamps are written as 'YYYY-MM-DD HH:MM:SS' text, missing values as empty cells.
+    `feedback.csv` is sales feedback (lead_id, outcome, date, rep, note) on leads open at the
+    export date, dated within `FEEDBACK_HORIZON` after it.
     """
     out_dir = Path(out_dir)
     data = generate_funnel(n_leads=n_leads, seed=seed)
-    paths = {"leads": out_dir / "leads.csv", "activities": out_dir / "activities.csv"}
+    paths = {
+        "leads": out_dir / "leads.csv",
+        "activities": out_dir / "activities.csv",
+        "feedback": out_dir / "feedback.csv",
+    }
     write_csv(data.leads, paths["leads"])
     write_csv(data.activities, paths["activities"])
+    write_csv(sample_feedback_rows(data, seed), paths["feedback"])
     return paths

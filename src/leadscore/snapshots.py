@@ -168,7 +168,7 @@ def label_target(
     known = end <= export
     if not settings.labels.require_full_window:
         lost = snaps["lost_at"] if "lost_at" in snaps else pd.Series(pd.NaT, index=snaps.index)
-        known = known | positive | (lost.notna() & (lost <= export))
+        known = known | positive | lost.notna()
     return positive.astype("float64").where(known)
 
 

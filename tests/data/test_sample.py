@@ -55,7 +55,7 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     a = write_sample(tmp_path / "a", n_leads=3_000, seed=11)
     b = write_sample(tmp_path / "b", n_leads=3_000, seed=11)
     c = write_sample(tmp_path / "c", n_leads=3_000, seed=12)
-    assert set(a) == {"leads", "activities"}
+    assert set(a) == {"leads", "activities", "feedback"}
     for key in a:
         assert a[key].read_bytes() == b[key].read_bytes()
         assert a[key].read_bytes() != c[key].read_bytes()
@@ -67,8 +67,22 @@ def test_write_sample_returns_the_written_files(written: dict[str, Path]) -> Non
     assert written["leads"].parent == written["activities"].parent
     assert sorted(p.name for p in written["leads"].parent.iterdir()) == [
         "activities.csv",
+        "feedback.csv",
         "leads.csv",
     ]
+
+
+def test_sample_feedback_is_about_open_leads_and_never_in_the_future(written) -> None:
+    from leadscore.sample import EXPORT_DATE, FEEDBACK_HORIZON
+
+    leads = read_table(written["leads"])
+    feedback = read_table(written["feedback"])
+    open_ids = leads.loc[leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1), "lead_id"]
+    assert feedback["lead_id"].isin(open_ids).all()
+    dates = pd.to_datetime(feedback["date"])
+    assert (dates >= EXPORT_DATE.normalize()).all()
+    assert (dates <= EXPORT_DATE + FEEDBACK_HORIZON).all()
+    assert set(feedback["outcome"]) >= {"meeting_held", "disqualified"}
 
 
 def test_written_schema_and_column_order(written: dict[str, Path]) -> None:

@@ -1,0 +1,256 @@
+"""Ingesting sales feedback: validation with row numbers, an append-only idempotent store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+import leadscore.feedback as fb
+from leadscore.config import settings_from_dict
+from leadscore.feedback import (
+    current_feedback,
+    ingest_feedback,
+    part_files,
+    read_store,
+)
+
+NOW = pd.Timestamp("2026-02-01")
+LEADS = pd.Series([f"L{i}" for i in range(1, 21)])
+
+
+def settings_for(tmp_path: Path, leads_csv: str | None = None):
+    leads = tmp_path / "leads.csv"
+    if leads_csv is not None:
+        leads.write_text(leads_csv)
+    return settings_from_dict({"data": {"leads": str(leads), "feedback": str(tmp_path / "store")}})
+
+
+def write_csv(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(["lead_id,outcome,date,rep,note", *lines]) + "\n")
+    return path
+
+
+def ingest(settings, *files: Path, **kwargs):
+    return ingest_feedback(settings, list(files), now=NOW, lead_ids=LEADS, **kwargs)
+
+
+def part_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in part_files(folder)}
+
+
+def test_same_file_twice_adds_nothing(tmp_path):
+    settings = settings_for(tmp_path)
+    path = write_csv(
+        tmp_path,
+        "fb.csv",
+        ["L1,meeting_held,2026-01-05,Ann,intro", "L2,won,2026-01-06,,", "L3,lost,2026-01-07,Bo,"],
+    )
+    first = ingest(settings, path)
+    assert first.line() == "feedback: 3 new, 0 already stored, 0 rejected"
+    before = part_bytes(settings.data.feedback)
+    assert len(before) == 1
+    second = ingest(settings, path)
+    assert second.line() == "feedback: 0 new, 3 already stored, 0 rejected"
+    assert second.parts == () and part_bytes(settings.data.feedback) == before
+    store = read_store(settings.data.feedback)
+    assert store["source_row"].tolist() == [2, 3, 4]
+    assert store["source_file"].unique().tolist() == ["fb.csv"]
+    assert store["source_digest"].str.len().unique().tolist() == [64]
+    assert store.loc[0, "rep"] == "Ann" and pd.isna(store.loc[1, "rep"])
+    assert store["explore"].isna().all() and store["explore"].dtype == "boolean"
+
+
+def test_rejected_rows_are_reported_and_valid_rows_kept(tmp_path):
+    settings = settings_for(tmp_path)
+    path = write_csv(
+        tmp_path,
+        "fb.csv",
+        [
+            "L1, Meeting Held ,2026-01-05,,",  # row 2: fine
+            "L99,won,2026-01-06,,",  # row 3: unknown lead
+            "L2,maybe,2026-01-06,,",  # row 4: unknown outcome
+            "",  # row 5: blank, skipped
+            "L3,won,2026-13-45,,",  # row 6: unparseable date
+            "L4,won,,,",  # row 7: missing date
+            "L5,won,2026-02-02,,",  # row 8: future
+            "L6,won,2026-01-10,,",  # row 9: contradiction with row 10
+            "L6,disqualified,2026-01-11,,",  # row 10
+            "L7,lost,2026-02-01 23:00,,",  # row 11: today is not the future
+        ],
+    )
+    summary = ingest(settings, path)
+    assert summary.line() == "feedback: 2 new, 0 already stored, 7 rejected"
+    found = [(p.row, p.column, p.message.split(" (")[0]) for p in summary.problems]
+    assert found == [
+        (3, "lead_id", "unknown lead id"),
+        (4, "outcome", "unknown outcome"),
+        (6, "date", "unparseable date"),
+        (7, "date", "missing date"),
+        (8, "date", "date is in the future"),
+        (9, "outcome", "conflicting feedback for lead L6 in this file"),
+        (10, "outcome", "conflicting feedback for lead L6 in this file"),
+    ]
+    assert all(p.file == str(path) for p in summary.problems)
+    assert "won on 2026-01-10 in row 9; disqualified on 2026-01-11 in row 10" in str(
+        summary.problems[-1]
+    )
+    store = read_store(settings.data.feedback)
+    assert store[["lead_id", "outcome", "source_row"]].values.tolist() == [
+        ["L1", "meeting_held", 2],
+        ["L7", "lost", 11],
+    ]
+    again = ingest(settings, path)
+    assert again.line() == "feedback: 0 new, 2 already stored, 7 rejected"
+
+
+def test_repeated_row_in_one_file_is_rejected_as_duplicate(tmp_path):
+    settings = settings_for(tmp_path)
+    path = write_csv(tmp_path, "fb.csv", ["L1,won,2026-01-05,,", "L1,WON,2026-01-05,,"])
+    summary = ingest(settings, path)
+    assert summary.line() == "feedback: 1 new, 0 already stored, 1 rejected"
+    (problem,) = summary.problems
+    assert problem.row == 3 and "repeats row 2" in problem.message
+
+
+def test_later_file_supersedes_and_history_is_kept(tmp_path):
+    settings = settings_for(tmp_path)
+    week1 = write_csv(
+        tmp_path, "week1.csv", ["L1,meeting_held,2026-01-05,,", "L1,won,2026-01-20,,"]
+    )
+    week2 = write_csv(tmp_path, "week2.csv", ["L1,lost,2026-01-25,,", "L2,won,2026-01-26,,"])
+    ingest(settings, week1)
+    ingest(settings, week2)
+    history = read_store(settings.data.feedback)
+    assert history["outcome"].tolist() == ["meeting_held", "won", "lost", "won"]
+    assert history["ingested_at"].is_monotonic_increasing
+    current = current_feedback(history)
+    assert current[["lead_id", "stage", "outcome"]].values.tolist() == [
+        ["L1", "close", "lost"],
+        ["L1", "meeting", "meeting_held"],
+        ["L2", "close", "won"],
+    ]
+    # re-ingesting the older file changes nothing: it is already stored, "lost" stays current
+    assert ingest(settings, week1).new == 0
+    assert len(read_store(settings.data.feedback)) == 4
+
+
+def test_interrupted_ingest_leaves_a_complete_store_and_a_rerun_finishes(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path)
+    lines = [f"L{i},meeting_held,2026-01-{i:02d},," for i in range(1, 8)]
+    path = write_csv(tmp_path, "fb.csv", lines)
+    real_write = fb.write_part
+    calls = []
+
+    def crash_after_first(frame, target):
+        calls.append(target)
+        if len(calls) > 1:
+            raise KeyboardInterrupt("power cut")
+        return real_write(frame, target)
+
+    monkeypatch.setattr(fb, "write_part", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(settings, path, batch_rows=3)
+    folder = Path(settings.data.feedback)
+    (folder / ".part-20260101T000000000000Z-abc-00001.parquet.x1y2.tmp").write_bytes(b"junk")
+    partial = read_store(folder)
+    assert partial["source_row"].tolist() == [2, 3, 4]
+
+    monkeypatch.setattr(fb, "write_part", real_write)
+    summary = ingest(settings, path, batch_rows=3)
+    assert summary.line() == "feedback: 4 new, 3 already stored, 0 rejected"
+    assert len(summary.parts) == 2  # 3 + 1 rows
+    store = read_store(folder)
+    assert store["source_row"].tolist() == list(range(2, 9))
+    assert not store.duplicated(["source_digest", "source_row"]).any()
+
+
+def report_xlsx(path: Path, explore: bool = True) -> Path:
+    book = Workbook()
+    book.active.title = "Summary"
+    sheet = book.create_sheet("Scores")
+    sheet.append(["Lead scores for week 5"])  # a title row above the header
+    header = ["Rank", "Lead", "Score", "Sales feedback", "Feedback date"]
+    sheet.append(header + (["Explore"] if explore else []))
+    rows = [
+        [1, "L1", 91, "Won", pd.Timestamp("2026-01-10").to_pydatetime(), "no"],  # row 3
+        [2, "L2", 80, None, None, "no"],  # row 4: no feedback, ignored
+        [3, "L3", 75, "meeting_held", "2026-01-12", True],  # row 5
+        [4, "L4", 60, "lost", None, "FALSE"],  # row 6: missing date
+        [5, 7, 50, "disqualified", "2026-01-15", "yes"],  # row 7: numeric id, unknown
+        [6, "L6", 40, None, "2026-01-15", "no"],  # row 8: date without feedback
+        [7, "L8", 30, "disqualified", "2026-03-01", "no"],  # row 9: future
+    ]
+    for row in rows:
+        sheet.append(row if explore else row[:-1])
+    book.save(path)
+    return path
+
+
+def test_xlsx_report_is_read_with_sheet_row_numbers(tmp_path):
+    settings = settings_for(tmp_path)
+    path = report_xlsx(tmp_path / "report.xlsx")
+    summary = ingest(settings, path)
+    assert summary.line() == "feedback: 2 new, 0 already stored, 3 rejected"
+    assert [(p.row, p.column, p.message) for p in summary.problems] == [
+        (6, "Feedback date", "missing date"),
+        (7, "Lead", "unknown lead id"),
+        (9, "Feedback date", "date is in the future (after 2026-02-01)"),
+    ]
+    assert summary.problems[1].value == "7"
+    assert [(w.row, w.column) for w in summary.warnings] == [(8, "Feedback date")]
+    store = read_store(settings.data.feedback)
+    assert store[["lead_id", "outcome", "source_row"]].values.tolist() == [
+        ["L1", "won", 3],
+        ["L3", "meeting_held", 5],
+    ]
+    assert store["date"].tolist() == [pd.Timestamp("2026-01-10"), pd.Timestamp("2026-01-12")]
+    assert store["explore"].tolist() == [False, True]
+    assert ingest(settings, path).line() == "feedback: 0 new, 2 already stored, 3 rejected"
+
+
+def test_xlsx_without_explore_column_and_bad_layouts(tmp_path):
+    settings = settings_for(tmp_path)
+    good = report_xlsx(tmp_path / "plain.xlsx", explore=False)
+    book = Workbook()
+    book.active.title = "Other"
+    book.save(tmp_path / "nosheet.xlsx")
+    missing = write_csv(tmp_path, "x.csv", [])
+    missing.write_text("lead,when\nL1,2026-01-01\n")
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    summary = ingest(
+        settings,
+        good,
+        tmp_path / "nosheet.xlsx",
+        missing,
+        tmp_path / "gone.csv",
+        tmp_path / "a.pdf",
+    )
+    assert summary.files == 5 and summary.readable_files == 1
+    assert summary.new == 2 and read_store(settings.data.feedback)["explore"].isna().all()
+    messages = [str(p) for p in summary.problems if p.row is None]
+    assert any("nosheet.xlsx" in m and "no sheet named 'Scores'" in m for m in messages)
+    assert any("x.csv" in m and "'outcome'" in m and "missing column" in m for m in messages)
+    assert any("gone.csv" in m and "file not found" in m for m in messages)
+    assert any("a.pdf" in m and "unknown file type" in m for m in messages)
+    nothing = ingest(settings, tmp_path / "gone.csv")
+    assert nothing.readable_files == 0
+
+
+def test_lead_ids_default_to_the_configured_leads_file(tmp_path):
+    settings = settings_for(tmp_path, "lead_id,created_at\nA1,2025-01-01\nA2,2025-01-02\n")
+    path = write_csv(tmp_path, "fb.csv", ["A1,won,2026-01-05,,", "L1,won,2026-01-05,,"])
+    summary = ingest_feedback(settings, [path], now=NOW)
+    assert summary.line() == "feedback: 1 new, 0 already stored, 1 rejected"
+    assert summary.problems[0].row == 3
+
+
+def test_unreadable_part_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    (folder / "part-20260101T000000000000Z-abc-00000.parquet").write_bytes(b"not parquet")
+    with pytest.raises(fb.FeedbackError, match=r"part-20260101T000000000000Z-abc-00000\.parquet"):
+        read_store(folder)
