@@ -185,3 +185,105 @@ def feedback(
         return EXIT_DATA if summary.readable_files == 0 else 0
 
     run_step(body)
+
+
+def _train(config: Path, promote: bool, metrics_out: Path | None) -> None:
+    from leadscore.feedback import read_store
+    from leadscore.train import run_training
+
+    settings = load_config(config)
+    run_training(
+        settings,
+        promote=promote,
+        metrics_out=metrics_out,
+        feedback=read_store(settings.data.feedback),
+        console=console(),
+    )
+
+
+MetricsOption = Annotated[
+    Path | None, typer.Option(help="Also write metrics.json (flat keys) to this file.")
+]
+
+
+@app.command()
+def train(
+    config: ConfigOption = DEFAULT_CONFIG,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Run the promotion gate after training.")
+    ] = False,
+    metrics_out: MetricsOption = None,
+) -> None:
+    """Train calibrated models (with baselines), log the run to MLflow, register the model.
+
+    Sales feedback in the store (`data.feedback`) is merged with the CRM outcomes first.
+    """
+    run_step(lambda: _train(config, promote, metrics_out))
+
+
+@app.command()
+def retrain(config: ConfigOption = DEFAULT_CONFIG, metrics_out: MetricsOption = None) -> None:
+    """Train with the sales feedback, then run the promotion gate (champion/challenger)."""
+    run_step(lambda: _train(config, True, metrics_out))
+
+
+@app.command()
+def promote(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Move @champion to the @challenger if it meets the minimums and is not worse."""
+
+    def body() -> None:
+        from leadscore.train import run_promotion
+
+        run_promotion(load_config(config), console=console())
+
+    run_step(body)
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD): leads as they stand then.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for scores and reports.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    leads: Annotated[
+        Path | None, typer.Option(help="Leads file to score (default: config).")
+    ] = None,
+    activities: Annotated[
+        Path | None, typer.Option(help="Activities file (default: config).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model URI or exported folder (default: models:/NAME@champion)."),
+    ] = None,
+) -> None:
+    """Score every open lead at the as-of date; write scores, reasons and reports to OUT."""
+
+    def body() -> None:
+        import pandas as pd
+
+        from leadscore.score import ScoringError, run_scoring
+
+        try:
+            when = pd.Timestamp(as_of)
+        except ValueError as exc:
+            raise ScoringError(f"--as-of: not a date: {as_of!r}") from exc
+        out_console = console()
+        result = run_scoring(
+            load_config(config),
+            when,
+            out,
+            leads_path=leads,
+            activities_path=activities,
+            model_uri=model,
+            console=out_console,
+        )
+        grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+        out_console.print(
+            f"scored {result.n_scored:,} open leads ({result.n_skipped:,} skipped), "
+            f"{result.n_explore:,} marked explore; grades {grades}"
+        )
+        for name, path in result.paths.items():
+            out_console.print(f"  {name}: {path}")
+
+    run_step(body)

@@ -60,6 +60,22 @@ class ModelRef:
     uri: str
 
 
+def load_scoring_model(settings: Settings, uri: str) -> tuple[LeadScoreModel, ModelRef]:
+    """The model bundle at `uri` and what to call it in the outputs; a clear error if missing."""
+    from leadscore.registry import RegistryError, load_bundle, model_info
+
+    try:
+        info = model_info(uri, settings.mlflow.tracking_uri)
+        bundle = load_bundle(uri, settings.mlflow.tracking_uri)
+    except RegistryError as exc:
+        raise ScoringError(
+            f"{exc}\n(train and promote a model first: leadscore train --config CFG --promote, "
+            "or pass --model with a model URI or an exported model folder)"
+        ) from exc
+    name = info.name or Path(uri).name
+    return bundle, ModelRef(name, info.version or "", info.run_id or "", uri)
+
+
 @dataclass
 class ScoringResult:
     """What a scoring run wrote and counted."""
@@ -261,8 +277,6 @@ def run_scoring(
     console=None,
 ) -> ScoringResult:
     """Score every lead open at `as_of` and write scores, reports, manifest and an MLflow run."""
-    from leadscore.registry import load_scoring_model
-
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     log = console.print if console is not None else (lambda *a, **k: None)
