@@ -68,7 +68,7 @@ class Labels(_Strict):
     meeting_window_days: int = Field(90, gt=0)
     won_window_days: int = Field(180, gt=0)
     export_date: str | None = None
-    require_full_window: bool = False
+    require_full_window: bool = True
 
     def window_days(self, target: str) -> int:
         return self.meeting_window_days if target == "meeting" else self.won_window_days

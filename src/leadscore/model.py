@@ -21,14 +21,17 @@ from sklearn.utils.validation import check_is_fitted
 from leadscore.config import Model as ModelSettings
 from leadscore.features import FeatureSpec, LeadPreprocessor
 
-ISOTONIC_MIN_POSITIVES = 1000
+ISOTONIC_MIN_POSITIVES = 10_000
 
 
 class Calibrator(BaseEstimator):
     """Monotone map from raw log-odds to probability, fitted on held-out time.
 
     `method="auto"` picks isotonic with at least `ISOTONIC_MIN_POSITIVES` positives in the
-    calibration rows (enough data for a step function), sigmoid (Platt) otherwise.
+    calibration rows, sigmoid (Platt) otherwise. Isotonic's steps tie many leads at one
+    probability, which costs ranking (PR AUC) unless each step holds a lot of data; measured on
+    the 20k sample, sigmoid gave meeting PR AUC 0.572 against 0.548 with isotonic at ~1,800
+    calibration positives.
     """
 
     def __init__(self, method: str = "auto"):

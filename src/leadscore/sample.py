@@ -152,6 +152,7 @@ MEETING_INTERCEPT = -1.9
 MEETING_SLOPE = 1.0
 WIN_INTERCEPT = -1.55
 WIN_SLOPE = 0.8
+WIN_SWEET_SPOT = 2.2
 CONVERSION_DRIFT = -0.35
 LOST_AFTER_MEETING_P = 0.7
 BASE_EVENTS_MEAN = 29.0
@@ -368,7 +369,10 @@ def _outcomes(
     delay = np.clip(delay_days * DAY, 3600, 400 * DAY).astype(np.int64)
     meeting = np.where(has_meeting, created + delay, -1)
 
-    p_win = _sigmoid(WIN_INTERCEPT + WIN_SLOPE * centred + 0.15 * size_z)
+    # deals close best in the mid-market sweet spot (a few hundred to a few thousand employees):
+    # a bell in company size, not a straight line
+    sweet_spot = WIN_SWEET_SPOT * (np.exp(-((size_z - 0.9) ** 2)) - 0.5)
+    p_win = _sigmoid(WIN_INTERCEPT + WIN_SLOPE * centred + sweet_spot)
     won_flag = has_meeting & (rng.random(n) < p_win)
     won_delay = (20.0 + 130.0 * rng.beta(2.0, 3.0, n)) * DAY
     won = np.where(won_flag, meeting + won_delay.astype(np.int64), -1)

@@ -92,15 +92,16 @@ def test_censoring_recent_unconverted_lead_is_absent_old_one_is_negative():
 
 def test_settled_outcome_in_open_window_is_kept_unless_full_window_required():
     data = lead_data([{"lead_id": "r", "created_at": "2025-12-01", "meeting_at": "2025-12-10"}])
-    strict = build_examples(
-        data, settings(snapshots={"max_age_days": 0}, labels={"require_full_window": True})
+    strict = build_examples(data, settings(snapshots={"max_age_days": 0}))
+    loose = build_examples(
+        data, settings(snapshots={"max_age_days": 0}, labels={"require_full_window": False})
     )
-    loose = build_examples(data, settings(snapshots={"max_age_days": 0}))
     assert np.isnan(strict.frame["label_meeting"].iloc[0])
     assert loose.frame["label_meeting"].iloc[0] == 1.0
     assert np.isnan(loose.frame["label_won"].iloc[0])  # no outcome yet: never a negative
     lost = lead_data([{"lead_id": "q", "created_at": "2025-12-01", "lost_at": "2025-12-05"}])
-    settled = build_examples(lost, settings(snapshots={"max_age_days": 0})).frame.iloc[0]
+    loose_settings = settings(snapshots={"max_age_days": 0}, labels={"require_full_window": False})
+    settled = build_examples(lost, loose_settings).frame.iloc[0]
     assert settled["label_meeting"] == 0.0 and settled["label_won"] == 0.0
 
 

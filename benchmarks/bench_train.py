@@ -1,0 +1,230 @@
+"""Time `leadscore.train.run_training` on the synthetic funnel and measure its peak memory.
+
+For each size the sample is written by `write_sample` into a temporary folder (not timed), then
+training runs in a fresh interpreter, itself started by a small wrapper that reads
+`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss` once training has exited: the peak resident set
+of that training process alone. The whole `run_training` is timed (reading, examples, both
+targets with baselines, plots, MLflow logging and registration into a private SQLite store), and
+its step times are kept. Prints a table and appends a dated section to docs/benchmarks.md.
+Target: 1M leads in at most 15 minutes and 8 GB on 2 cores.
+
+    .venv/bin/python benchmarks/bench_train.py                  # 100k and 1M leads
+    .venv/bin/python benchmarks/bench_train.py --sizes 20000    # other sizes
+    .venv/bin/python benchmarks/bench_train.py --no-append      # print only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "docs" / "benchmarks.md"
+DEFAULT_SIZES = (100_000, 1_000_000)
+TARGET_SECONDS = 15 * 60
+TARGET_GIB = 8.0
+
+WRITE = """
+import sys
+from pathlib import Path
+from leadscore.sample import write_sample
+write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=0)
+"""
+
+TRAIN = """
+import io, json, re, sys, time
+from pathlib import Path
+from rich.console import Console
+from leadscore.config import settings_from_dict
+from leadscore.train import run_training
+
+data, store, n_jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+settings = settings_from_dict({
+    "data": {"leads": str(data / "leads.csv"), "activities": str(data / "activities.csv")},
+    "columns": {"lost_at": "lost_at", "amount": "amount", "account_id": "account_id",
+                "exclude": ["company_name"], "segment": "lead_source"},
+    "train": {"model": {"n_jobs": n_jobs}},
+    "mlflow": {"tracking_uri": f"sqlite:///{store}/mlruns.db",
+               "export_dir": str(store / "champion")},
+})
+buffer = io.StringIO()
+start = time.perf_counter()
+result = run_training(settings, console=Console(file=buffer, width=120, highlight=False))
+wall = time.perf_counter() - start
+log = buffer.getvalue()
+sys.stderr.write(log)
+steps = {m.group(1).strip(): float(m.group(2))
+         for m in re.finditer(r"^(.*?) \\((\\d+\\.\\d)s\\)$", log, re.M)}
+keep = ("roc_auc", "pr_auc", "log_loss")
+metrics = {k: v for k, v in result.metrics.items()
+           if k.count(".") <= 2 and ".segment." not in k and k.rsplit(".", 1)[1] in keep}
+print(json.dumps({"wall_s": wall, "steps": steps, "examples": result.counts["counts.examples"],
+                  "metrics": metrics}))
+"""
+
+MEASURE = """
+import json, resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(proc.stderr)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"returncode": proc.returncode, "peak_kib": peak, "stdout": proc.stdout}))
+"""
+
+
+def run_size(n_leads: int, scratch: Path, n_jobs: int) -> dict:
+    """Write the sample, then train on it in a measured fresh interpreter."""
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
+    }
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-train-") as tmp:
+        data, store = Path(tmp) / "data", Path(tmp) / "store"
+        store.mkdir()
+        subprocess.run([sys.executable, "-c", WRITE, str(data), str(n_leads)], check=True, cwd=REPO)
+        child = [sys.executable, "-c", TRAIN, str(data), str(store), str(n_jobs)]
+        proc = subprocess.run(
+            [sys.executable, "-c", MEASURE, *child],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=store,
+            env=env,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark at {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
+    measured = json.loads(proc.stdout.strip().splitlines()[-1])
+    if measured["returncode"] != 0:
+        raise RuntimeError(f"training at {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
+    row = json.loads(measured["stdout"].strip().splitlines()[-1])
+    row.update(n_leads=n_leads, peak_kib=measured["peak_kib"], n_jobs=n_jobs)
+    return row
+
+
+def machine() -> dict[str, str]:
+    """Cores, memory and library versions of this machine."""
+    import lightgbm
+    import mlflow
+    import pandas as pd
+    import sklearn
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem:.1f} GiB",
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "lightgbm": lightgbm.__version__,
+        "scikit-learn": sklearn.__version__,
+        "mlflow": mlflow.__version__,
+    }
+
+
+def step_time(row: dict, pattern: str) -> float:
+    """Seconds of the steps whose name matches `pattern` (summed)."""
+    return sum(v for k, v in row["steps"].items() if re.search(pattern, k))
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of the measurements."""
+    lines = [
+        "| leads | examples | LightGBM threads | wall time (s) | read (s) | examples (s) "
+        "| train both targets (s) | plots (s) | MLflow (s) | peak RSS (GiB) | within target |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|",
+    ]
+    for r in rows:
+        gib = r["peak_kib"] / 2**20
+        ok = r["wall_s"] <= TARGET_SECONDS and gib <= TARGET_GIB
+        lines.append(
+            f"| {r['n_leads']:,} | {r['examples']:,} | {r['n_jobs']} | {r['wall_s']:.1f} | "
+            f"{step_time(r, '^reading'):.1f} | {step_time(r, 'examples'):.1f} | "
+            f"{step_time(r, '^training'):.1f} | {step_time(r, 'plotting'):.1f} | "
+            f"{step_time(r, 'MLflow'):.1f} | {gib:.2f} | {'yes' if ok else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def metrics_table(rows: list[dict]) -> str:
+    """Validation metrics of the model and the baselines at each size."""
+    lines = [
+        "| leads | target | model | ROC AUC | PR AUC | log loss |",
+        "|---:|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        m = r["metrics"]
+        for target in ("meeting", "won"):
+            for name, prefix in (
+                ("lightgbm", target),
+                ("logreg", f"{target}.logreg"),
+                ("points", f"{target}.points"),
+            ):
+                if f"{prefix}.roc_auc" not in m:
+                    continue
+                lines.append(
+                    f"| {r['n_leads']:,} | {target} | {name} | {m[f'{prefix}.roc_auc']:.4f} | "
+                    f"{m[f'{prefix}.pr_auc']:.4f} | {m[f'{prefix}.log_loss']:.4f} |"
+                )
+    return "\n".join(lines)
+
+
+def section(rows: list[dict], info: dict[str, str]) -> str:
+    """The dated docs/benchmarks.md section for this run."""
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    spec = ", ".join(f"{k} {v}" for k, v in info.items())
+    return (
+        f"\n## Training (`run_training`), {stamp}\n\n"
+        f"Machine: {spec}.\n"
+        "Wall time of `run_training` on the synthetic funnel (default config: both targets, "
+        "LightGBM with early stopping and calibration, logistic-regression and points baselines, "
+        "plots, MLflow run and registration into a local SQLite store); peak resident memory of "
+        "the training process (`RUSAGE_CHILDREN`). Target: 1M leads within 15 min and 8 GB.\n\n"
+        f"{table(rows)}\n\n"
+        "Validation metrics (newest leads, unweighted):\n\n"
+        f"{metrics_table(rows)}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark sizes, print the tables and append them to docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--n-jobs", type=int, default=2, help="LightGBM threads (config n_jobs)")
+    parser.add_argument("--scratch", type=Path, default=None, help="where to write the files")
+    parser.add_argument("--no-append", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args(argv)
+
+    scratch = args.scratch or Path(os.environ.get("TMPDIR", "/tmp"))
+    rows = []
+    for n in args.sizes:
+        row = run_size(n, scratch, args.n_jobs)
+        rows.append(row)
+        print(
+            f"{n:>10,} leads: {row['wall_s']:7.1f} s, peak {row['peak_kib'] / 2**20:.2f} GiB, "
+            f"{row['examples']:,} examples",
+            flush=True,
+        )
+    info = machine()
+    print()
+    print(table(rows))
+    print()
+    print(metrics_table(rows))
+    if not args.no_append:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        if not REPORT.exists():
+            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
+        with REPORT.open("a", encoding="utf-8") as fh:
+            fh.write(section(rows, info))
+        print(f"\nappended to {REPORT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

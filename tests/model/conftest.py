@@ -1,0 +1,70 @@
+"""Fixtures for training and registry tests: a small synthetic funnel and settings for it.
+
+Every MLflow store lives under pytest's temporary directory (`sqlite:///{tmp}/mlruns.db`,
+artifacts beside it), so nothing is written into the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadscore.config import Settings, settings_from_dict
+from leadscore.sample import write_sample
+
+N_LEADS = 3_000
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """leads.csv and activities.csv of a 3,000-lead synthetic funnel (seed 0)."""
+    out = tmp_path_factory.mktemp("sample")
+    write_sample(out, n_leads=N_LEADS, seed=0)
+    return out
+
+
+def make_settings(sample_dir: Path, store: Path, **sections) -> Settings:
+    """Settings for the sample funnel with a private MLflow store; `sections` update the raw
+    config one section at a time (e.g. `train={"min_positives": 10}`)."""
+    raw = {
+        "data": {
+            "leads": str(sample_dir / "leads.csv"),
+            "activities": str(sample_dir / "activities.csv"),
+            "feedback": str(store / "feedback"),
+        },
+        "columns": {
+            "lost_at": "lost_at",
+            "amount": "amount",
+            "account_id": "account_id",
+            "exclude": ["company_name"],
+            "segment": "lead_source",
+        },
+        "train": {"model": {"n_estimators": 150, "learning_rate": 0.1, "n_jobs": 1}},
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{store}/mlruns.db",
+            "experiment": "tests",
+            "model_name": "leadscore-test",
+            "export_dir": str(store / "champion"),
+        },
+    }
+    for section, values in sections.items():
+        merged = dict(raw.get(section, {}))
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        raw[section] = merged
+    return settings_from_dict(raw)
+
+
+@pytest.fixture(scope="session")
+def settings_in(sample_dir):
+    """Factory: `settings_in(store, **sections)`, settings on the sample funnel with an MLflow
+    store in the folder `store`."""
+
+    def factory(store: Path, **sections) -> Settings:
+        return make_settings(sample_dir, store, **sections)
+
+    return factory

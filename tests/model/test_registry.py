@@ -1,0 +1,191 @@
+"""MLflow: logged run, registry round trip, promotion gate, export; on a private SQLite store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.config import Promotion
+from leadscore.contract import load_lead_data
+from leadscore.registry import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryError,
+    alias_version,
+    gate_target,
+    load_bundle,
+    mlflow_module,
+    model_info,
+    promotion_decision,
+    raw_features,
+)
+from leadscore.snapshots import build_examples
+from leadscore.train import run_promotion, run_training
+
+
+@pytest.fixture(scope="module")
+def mlflow():
+    """mlflow, imported the way leadscore does it (telemetry off unless turned on)."""
+    return mlflow_module()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture(scope="module")
+def settings(settings_in, store):
+    return settings_in(store)
+
+
+@pytest.fixture(scope="module")
+def first(settings, store):
+    """A first model, trained and promoted (the champion: version 1)."""
+    return run_training(settings, promote=True, metrics_out=store / "out" / "metrics.json")
+
+
+@pytest.fixture(scope="module")
+def features(settings):
+    ex = build_examples(load_lead_data(settings), settings)
+    return ex.frame[ex.spec.columns].iloc[:400]
+
+
+def test_first_model_is_logged_registered_and_promoted(first, settings, store, mlflow):
+    assert first.model_version == "1"
+    assert first.promotion.promoted and first.promotion.champion_version is None
+    assert str(alias_version(settings, CHAMPION).version) == "1"
+    assert str(alias_version(settings, CHALLENGER).version) == "1"
+    client = mlflow.MlflowClient(settings.mlflow.tracking_uri)
+    run = client.get_run(first.run_id)
+    assert run.data.tags["split"] == "time"
+    assert run.data.tags["promotion.decision"] == "promoted"
+    assert len(run.data.tags["input.leads.sha256"]) == 64
+    assert run.data.params["config.train.seed"] == "42"
+    assert int(run.data.params["counts.won.validation_rows"]) > 0
+    assert run.data.metrics["won.roc_auc"] == pytest.approx(first.metrics["won.roc_auc"])
+    assert "won.logreg.pr_auc" in run.data.metrics and "won.points.log_loss" in run.data.metrics
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {f"{t}-{c}" for t in settings.targets for c in ("training", "validation")}
+    profile = json.loads(inputs["won-validation"].dataset.profile)
+    assert profile["num_rows"] == first.counts["counts.won.validation_rows"]
+    logged = {a.path for a in client.list_artifacts(first.run_id)}
+    assert {"config.yaml", "metrics.json", "plots"} <= logged
+    plots = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert "plots/won_shap.png" in plots and "plots/meeting_calibration.png" in plots
+    written = json.loads((store / "out" / "metrics.json").read_text())
+    assert written["won.roc_auc"] == pytest.approx(first.metrics["won.roc_auc"])
+    assert any(k.startswith("won.segment.") for k in written)
+
+
+def test_champion_loads_from_the_registry_and_predicts_the_same(first, settings, features, mlflow):
+    uri = f"models:/{settings.mlflow.model_name}@{CHAMPION}"
+    expected = first.bundle.predict_proba(features)
+    bundle = load_bundle(uri, settings.mlflow.tracking_uri)
+    pd.testing.assert_frame_equal(bundle.predict_proba(features), expected)
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    for frame in (features, raw_features(features, bundle)):
+        out = pyfunc.predict(frame)
+        assert list(out.columns) == ["p_meeting", "p_won"]
+        np.testing.assert_allclose(out.to_numpy(), expected.to_numpy())
+    info = model_info(uri, settings.mlflow.tracking_uri)
+    assert (info.name, info.version, info.run_id) == (
+        settings.mlflow.model_name,
+        "1",
+        first.run_id,
+    )
+    assert bundle.reference["score_quantiles"] and bundle.reference["features"]
+
+
+def test_champion_is_exported_as_an_mlflow_model_directory(first, settings, features):
+    export = settings.mlflow.export_dir
+    assert (export / "MLmodel").is_file()
+    info = model_info(str(export))
+    assert (info.version, info.run_id) == ("1", first.run_id)
+    exported = load_bundle(str(export)).predict_proba(features)
+    pd.testing.assert_frame_equal(exported, first.bundle.predict_proba(features))
+    leftovers = [p for p in export.parent.iterdir() if p.name.startswith(f".{export.name}.")]
+    assert leftovers == []
+
+
+def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_in, store, mlflow):
+    crippled = settings_in(store, train={"model": {"n_estimators": 1, "num_leaves": 2}})
+    second = run_training(crippled, promote=True)
+    decision = second.promotion
+    assert second.model_version == "2"
+    assert not decision.promoted
+    assert decision.champion_version == "1" and decision.challenger_version == "2"
+    assert any("worse than the champion" in r for r in decision.reasons)
+    assert str(alias_version(crippled, CHAMPION).version) == "1"
+    assert str(alias_version(crippled, CHALLENGER).version) == "2"
+    gate = {g.target: g for g in decision.gates}
+    assert gate["won"].champion > gate["won"].challenger
+    mv = mlflow.MlflowClient(crippled.mlflow.tracking_uri).get_model_version(
+        crippled.mlflow.model_name, "2"
+    )
+    assert mv.tags["promotion.decision"] == "refused"
+    assert float(mv.tags["promotion.won.pr_auc.champion"]) == pytest.approx(gate["won"].champion)
+    assert model_info(str(crippled.mlflow.export_dir)).version == "1"  # export untouched
+    # asking again gives the same answer
+    assert not run_promotion(crippled).promoted
+
+
+def test_without_timestamps_the_run_is_tagged_stratified_random(settings_in, store, mlflow):
+    s = settings_in(
+        store,
+        data={"activities": None},
+        columns={"created_at": None},
+        mlflow={"model_name": "no-time", "experiment": "no-time"},
+    )
+    result = run_training(s)
+    assert result.split_method == "stratified_random"
+    run = mlflow.MlflowClient(s.mlflow.tracking_uri).get_run(result.run_id)
+    assert run.data.tags["split"] == "stratified_random"
+
+
+def test_promotion_without_a_challenger_is_refused(settings_in, store):
+    with pytest.raises(RegistryError, match="challenger"):
+        run_promotion(settings_in(store, mlflow={"model_name": "never-trained"}))
+
+
+def metrics(roc=0.8, pr=0.3, base=0.1, ll=0.3):
+    return {"roc_auc": roc, "pr_auc": pr, "base_rate": base, "log_loss": ll, "n": 100}
+
+
+def test_gate_rules():
+    rules = Promotion(min_roc_auc=0.6, min_pr_auc_lift=1.5, max_metric_drop=0.01)
+    assert gate_target("won", metrics(), None, rules).passed
+    low_roc = gate_target("won", metrics(roc=0.55), None, rules)
+    assert not low_roc.passed and "ROC AUC" in low_roc.reasons[0]
+    assert not gate_target("won", metrics(pr=0.14), None, rules).passed  # < 1.5 x 0.1
+    assert gate_target("won", metrics(pr=0.30), metrics(pr=0.305), rules).passed  # within drop
+    assert not gate_target("won", metrics(pr=0.30), metrics(pr=0.32), rules).passed
+    by_loss = Promotion(metric="log_loss", max_metric_drop=0.0)
+    assert gate_target("won", metrics(ll=0.29), metrics(ll=0.30), by_loss).passed
+    assert not gate_target("won", metrics(ll=0.31), metrics(ll=0.30), by_loss).passed
+    both = promotion_decision(
+        {"meeting": metrics(), "won": metrics(roc=0.5)}, None, rules, "2", None
+    )
+    assert not both.promoted and len(both.reasons) == 1
+    assert both.tags()["promotion.won.passed"] == "false"
+
+
+def test_telemetry_is_off_unless_the_user_turned_it_on(monkeypatch):
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    mlflow_module()
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")
+    mlflow_module()
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "false"
+
+
+def test_importing_training_and_registry_does_not_import_mlflow():
+    code = "import sys, leadscore.train, leadscore.registry; print('mlflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
