@@ -162,6 +162,7 @@ POST_CLOSE_KEEP_P = 0.1
 # the sample's feedback ends 2026-11-22, so no sample feedback date lies in the future
 FEEDBACK_HORIZON = pd.Timedelta(weeks=3)
 FEEDBACK_LEAD_AGE_DAYS = 120
+CRM_UNLOGGED_MEETING_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -551,6 +552,7 @@ def generate_funnel(
         return np.where((seconds >= 0) & (seconds < export), seconds, -1)
 
     won = observed(potential["won"])
+    meeting = _unlogged_meetings(seed, observed(potential["meeting"]), won)
     leads = pd.DataFrame(
         {
             "lead_id": _ids("L", n_leads, max(7, len(str(n_leads)))).to_pandas(),
@@ -574,7 +576,7 @@ def generate_funnel(
                 list(JOB_FUNCTIONS), roles["function"], roles["function_missing"]
             ),
             "lead_source": _labels(list(LEAD_SOURCES), roles["source"]),
-            "meeting_at": _timestamps(observed(potential["meeting"])),
+            "meeting_at": _timestamps(meeting),
             "won_at": _timestamps(won),
             "lost_at": _timestamps(observed(potential["lost"])),
             "amount": np.where(won >= 0, amounts, np.nan),
@@ -602,8 +604,42 @@ def generate_funnel(
     return SampleData(leads=leads, activities=activities, truth=truth)
 
 
+def _unlogged_meetings(seed: int, meeting: np.ndarray, won: np.ndarray) -> np.ndarray:
+    """CRM gaps: a share of the meetings of leads not (yet) won never got logged in the CRM.
+
+    Sales reports them later through feedback (`sample_feedback_rows`). Drawn from a stream of
+    its own, so the rest of the funnel does not depend on it.
+    """
+    rng = np.random.default_rng([seed, 7])
+    gap = (meeting >= 0) & (won < 0) & (rng.random(len(meeting)) < CRM_UNLOGGED_MEETING_SHARE)
+    return np.where(gap, -1, meeting)
+
+
+def unlogged_meeting_feedback(data: SampleData, seed: int = 0) -> pd.DataFrame:
+    """Feedback rows correcting the CRM: meetings held but never logged, at their true dates."""
+    truth = data.truth
+    gap = (
+        truth["meeting_at"].notna()
+        & (truth["meeting_at"] < EXPORT_DATE)
+        & data.leads["meeting_at"].isna()
+        & data.leads["won_at"].isna()
+    )
+    rows = truth.loc[gap, ["lead_id", "meeting_at"]]
+    rng = np.random.default_rng([seed, 8])
+    return pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].to_numpy(),
+            "outcome": "meeting_held",
+            "date": pd.to_datetime(rows["meeting_at"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "rep": rng.choice(["Alex Morgan", "Sam Patel", "Jordan Lee"], size=len(rows)),
+            "note": "meeting was not logged in the CRM",
+        }
+    )
+
+
 def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
-    """Sales feedback on leads open at the export date: what truly happened in the next weeks."""
+    """Sales feedback: meetings the CRM missed, and what happened to recent open leads in the
+    weeks after the export date."""
     from leadscore.feedback import sample_feedback
 
     leads = data.leads
@@ -611,13 +647,15 @@ def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
     # sales works the recent leads: feedback comes on leads created in the last four months
     recent = leads["created_at"] >= EXPORT_DATE - pd.Timedelta(days=FEEDBACK_LEAD_AGE_DAYS)
     still_open &= recent
-    return sample_feedback(
+    still_open &= ~leads["lead_id"].isin(unlogged_meeting_feedback(data, seed)["lead_id"])
+    recent_news = sample_feedback(
         data.truth,
         leads.loc[still_open, "lead_id"],
         EXPORT_DATE,
         rng_seed=seed,
         horizon=FEEDBACK_HORIZON,
     )
+    return pd.concat([unlogged_meeting_feedback(data, seed), recent_news], ignore_index=True)
 
 
 def write_sample(out_dir: Path, n_leads: int = 20_000, seed: int = 0) -> dict[str, Path]:

@@ -44,6 +44,7 @@ TREND_POINTS = 5
 EVENT_BATCH_ROWS = 2_000_000
 DRIFT_SAMPLE_ROWS = 100_000
 REPORT_MAX_ROWS = 50_000
+DRIFT_WARNINGS_SHOWN = 5
 
 
 class ScoringError(ValueError):
@@ -202,6 +203,21 @@ def read_leads_for_scoring(
     return data
 
 
+def with_stored_feedback(data: LeadData, settings: Settings, log) -> LeadData:
+    """Outcomes sales reported (feedback store) written onto the leads, so a lead that sales
+    already met, won, lost or disqualified is not scored as open."""
+    import dataclasses
+
+    from leadscore.feedback import apply_feedback, read_store
+
+    history = read_store(settings.data.feedback)
+    if history.empty:
+        return data
+    leads, counts = apply_feedback(data.leads, history)
+    log(f"sales feedback: {counts.applied:,} outcome(s) taken into account")
+    return dataclasses.replace(data, leads=leads)
+
+
 def score_chunk(
     bundle: LeadScoreModel,
     snaps: pd.DataFrame,
@@ -288,7 +304,7 @@ def run_scoring(
     spec = bundle.spec
     timings["load_model"] = time.perf_counter() - clock
 
-    data = read_leads_for_scoring(settings, spec, leads_path)
+    data = with_stored_feedback(read_leads_for_scoring(settings, spec, leads_path), settings, log)
     snaps, n_skipped = scoring_snapshots(data, as_of)
     log(f"{len(snaps):,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
     timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
@@ -315,8 +331,13 @@ def run_scoring(
         for row in drift.itertuples()
         if row.psi > threshold
     ]
-    for w in warnings:
+    for w in warnings[:DRIFT_WARNINGS_SHOWN]:
         log(f"[yellow]warning[/]: {w}")
+    if len(warnings) > DRIFT_WARNINGS_SHOWN:
+        log(
+            f"[yellow]warning[/]: drift above {threshold} in {len(warnings)} features in all "
+            f"(see drift_psi.csv in the MLflow scoring run)"
+        )
 
     meta = _report_meta(settings, ref, as_of, len(snaps), n_skipped, run)
     paths = _write_reports(run.top, out_dir, meta)

@@ -27,6 +27,7 @@ from rich.table import Table
 from leadscore.baselines import LogisticBaseline, PointsScore
 from leadscore.config import Settings
 from leadscore.contract import LeadData, input_digests, load_lead_data
+from leadscore.drift import reference_profile
 from leadscore.evaluate import (
     binary_metrics,
     flat_metrics,
@@ -36,9 +37,9 @@ from leadscore.evaluate import (
     shap_contributions,
     write_plots,
 )
-from leadscore.features import FeatureSpec
+from leadscore.features import FeatureSpec, build_features
 from leadscore.model import Calibrator, LeadScoreModel, TargetModel, make_pipeline
-from leadscore.snapshots import LABEL_PREFIX, Examples, build_examples
+from leadscore.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
 from leadscore.split import STRATIFIED_RANDOM, TargetSplit, split_target
 
 if TYPE_CHECKING:
@@ -296,26 +297,29 @@ def current_data(settings: Settings) -> tuple[LeadData, dict]:
     return with_feedback(load_lead_data(settings), read_store(settings.data.feedback))
 
 
-def reference_for(
-    bundle: LeadScoreModel, examples: Examples, results: dict[str, TargetResult], data: LeadData
-) -> dict:
-    """Drift reference: feature profile and headline probabilities on out-of-sample rows.
+def reference_rows(data: LeadData, settings: Settings, spec: FeatureSpec) -> pd.DataFrame:
+    """The leads a scorer would have seen at the export date: one snapshot per open lead.
 
-    Rows: every snapshot (labelled or not) dated at or after the latest validation cutoff, so no
-    target trained on them; without time, the headline target's validation rows. Capped at
-    `REFERENCE_MAX_ROWS` (seeded sample).
+    Without timestamps (or when no lead is open then) every lead, as it stands.
     """
-    from leadscore.drift import reference_profile
+    leads = data.leads
+    if settings.has_time and data.export_date is not None:
+        snaps, _ = scoring_snapshots(data, data.export_date)
+        if len(snaps) == 0:
+            snaps = leads.assign(snapshot_at=data.export_date)
+    else:
+        snaps = leads.assign(snapshot_at=pd.NaT)
+    if len(snaps) > REFERENCE_MAX_ROWS:
+        keep = np.random.default_rng(0).choice(len(snaps), REFERENCE_MAX_ROWS, replace=False)
+        snaps = snaps.iloc[np.sort(keep)].reset_index(drop=True)
+    return build_features(snaps, data.activities, spec)
 
-    frame = examples.frame
-    cutoffs = [r.split.validation_cutoff for r in results.values() if r.split.validation_cutoff]
-    rows = frame[frame["snapshot_at"] >= max(cutoffs)] if cutoffs else frame.iloc[:0]
-    if rows.empty:
-        rows = frame.loc[results[bundle.headline_target].split.validation]
-    if len(rows) > REFERENCE_MAX_ROWS:
-        keep = np.random.default_rng(0).choice(len(rows), REFERENCE_MAX_ROWS, replace=False)
-        rows = rows.iloc[np.sort(keep)]
-    features = rows[bundle.spec.columns]
+
+def reference_for(bundle: LeadScoreModel, data: LeadData, settings: Settings) -> dict:
+    """Drift reference and score scale: the open leads at the export date, as the weekly scorer
+    would have seen them. A lead's 0–100 score is then the share of those leads with a lower
+    headline probability, and a first scoring at the export date shows no drift."""
+    features = reference_rows(data, settings, bundle.spec)
     probs = bundle.targets[bundle.headline_target].predict_proba(features)
     amounts = None
     leads = data.leads
@@ -522,7 +526,7 @@ def run_training(
         },
     )
     with _step(out, "profiling the reference data"):
-        bundle.reference = reference_for(bundle, examples, results, data)
+        bundle.reference = reference_for(bundle, data, settings)
     metrics: dict[str, float] = {}
     for result in results.values():
         metrics.update(flat_target_metrics(result))

@@ -72,17 +72,23 @@ def test_write_sample_returns_the_written_files(written: dict[str, Path]) -> Non
     ]
 
 
-def test_sample_feedback_is_about_open_leads_and_never_in_the_future(written) -> None:
+def test_sample_feedback_corrects_the_crm_and_reports_recent_leads(written) -> None:
     from leadscore.sample import EXPORT_DATE, FEEDBACK_HORIZON
 
-    leads = read_table(written["leads"])
+    leads = read_table(written["leads"]).set_index("lead_id")
     feedback = read_table(written["feedback"])
-    open_ids = leads.loc[leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1), "lead_id"]
-    assert feedback["lead_id"].isin(open_ids).all()
     dates = pd.to_datetime(feedback["date"])
-    assert (dates >= EXPORT_DATE.normalize()).all()
-    assert (dates <= EXPORT_DATE + FEEDBACK_HORIZON).all()
-    assert set(feedback["outcome"]) >= {"meeting_held", "disqualified"}
+    assert (dates <= EXPORT_DATE + FEEDBACK_HORIZON).all()  # never in the future
+    history = feedback[dates < EXPORT_DATE.normalize()]
+    recent = feedback[dates >= EXPORT_DATE.normalize()]
+    # corrections: meetings held that the CRM never logged
+    assert len(history) > 0 and set(history["outcome"]) == {"meeting_held"}
+    assert leads.loc[history["lead_id"], "meeting_at"].isna().all()
+    assert leads.loc[history["lead_id"], "won_at"].isna().all()
+    # news on leads still open at the export date
+    crm_open = leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)
+    assert crm_open.loc[recent["lead_id"]].all()
+    assert set(recent["outcome"]) >= {"meeting_held", "disqualified"}
 
 
 def test_written_schema_and_column_order(written: dict[str, Path]) -> None:
