@@ -1,0 +1,159 @@
+"""Weekly scoring end to end on a small trained champion: outputs, open leads only, identical
+rerun, trend, inert spreadsheet formulas, clear failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.io import read_table, write_csv
+from leadscore.score import ScoringError, run_scoring
+from leadscore.train import run_training
+
+AS_OF = pd.Timestamp("2026-11-01")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, settings_in):
+    """Settings whose registry holds a promoted champion trained on the 3,000-lead sample."""
+    store = tmp_path_factory.mktemp("score-store")
+    settings = settings_in(store, train={"min_positives": 10, "min_negatives": 10})
+    run_training(settings, promote=True)
+    return settings
+
+
+def scores_of(out) -> pd.DataFrame:
+    return pq.read_table(out / "scores.parquet").to_pandas()
+
+
+def test_scoring_writes_every_output_for_open_leads_only(trained, tmp_path):
+    result = run_scoring(trained, AS_OF, tmp_path)
+    for name in ("scores.parquet", "scores.csv", "report.xlsx", "report.html", "manifest.json"):
+        assert (tmp_path / name).is_file(), name
+    scores = scores_of(tmp_path)
+    leads = read_table(trained.data.leads)
+    closed = leads[["meeting_at", "won_at", "lost_at"]].notna().any(axis=1)
+    created = pd.to_datetime(leads["created_at"]) <= AS_OF
+    open_ids = set(leads.loc[~closed & created, "lead_id"])
+    assert set(scores["lead_id"]) == open_ids
+    won_ids = set(leads.loc[leads["won_at"].notna(), "lead_id"])
+    assert won_ids and not (won_ids & set(scores["lead_id"]))
+    assert result.n_scored == len(open_ids)
+    assert result.n_skipped == len(leads) - len(open_ids)
+    assert scores["score"].between(0, 100).all()
+    assert set(scores["grade"]) <= set("ABCD")
+    assert scores["p_won"].between(0, 1).all() and scores["p_meeting"].between(0, 1).all()
+    assert (scores["model_version"] == "1").all()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["counts"]["scored"] == len(open_ids)
+    assert len(manifest["inputs"]["leads"]["sha256"]) == 64
+
+
+def test_reasons_are_sentences_about_original_columns(trained, tmp_path):
+    run_scoring(trained, AS_OF, tmp_path)
+    scores = scores_of(tmp_path)
+    reasons = pd.concat([scores[c] for c in scores.columns if c.startswith("reason_")])
+    reasons = reasons[reasons.fillna("") != ""]
+    assert len(reasons) > len(scores)
+    assert not reasons.str.contains("act__|__|_7d|_30d", regex=True).any()
+    assert reasons.str.contains(r"\((?:\+|−)\d+\.\d pts\)$", regex=True).all()
+    pos = scores["reason_pos_1"].dropna()
+    assert pos[pos != ""].str.contains(r"\(\+").all()
+
+
+def test_rerun_gives_identical_scores_parquet(trained, tmp_path):
+    run_scoring(trained, AS_OF, tmp_path)
+    first = (tmp_path / "scores.parquet").read_bytes()
+    run_scoring(trained, AS_OF, tmp_path)
+    assert (tmp_path / "scores.parquet").read_bytes() == first
+
+
+def test_trend_against_previous_run(trained, tmp_path):
+    run_scoring(trained, AS_OF, tmp_path)
+    before = scores_of(tmp_path).set_index("lead_id")["score"]
+    assert (scores_of(tmp_path)["trend"] == "").all()
+    run_scoring(trained, AS_OF + pd.Timedelta(days=28), tmp_path)
+    after = scores_of(tmp_path).set_index("lead_id")
+    assert (tmp_path / "previous_scores.parquet").is_file()
+    common = after.index.intersection(before.index)
+    diff = after.loc[common, "score"] - before.loc[common]
+    expected = np.select([diff >= 5, diff <= -5], ["up", "down"], "steady")
+    assert (after.loc[common, "trend"].to_numpy() == expected).all()
+    assert set(after["trend"]) <= {"up", "down", "steady", "new"}
+    assert (after.loc[common, "trend"] != "steady").any()
+
+
+def test_formula_injection_is_inert_in_csv_and_xlsx(trained, tmp_path):
+    leads = read_table(trained.data.leads)
+    open_rows = leads[leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)].index[:3]
+    evil = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1)"]
+    leads.loc[open_rows, "lead_id"] = evil
+    leads.loc[open_rows, "job_function"] = ["=cmd|' /C calc'!A0", "-2+3", "\tfoo"]
+    path = tmp_path / "evil.csv"
+    write_csv(leads, path)
+    out = tmp_path / "out"
+    run_scoring(trained, AS_OF, out, leads_path=path, activities_path=trained.data.activities)
+    csv_ids = pd.read_csv(out / "scores.csv", dtype=str)["lead_id"]
+    for value in evil:
+        assert "'" + value in set(csv_ids)
+    assert not csv_ids.str.match(r"^[=+\-@\t\r]").any()
+    ws = openpyxl.load_workbook(out / "report.xlsx")["Scores"]
+    for row in ws.iter_rows():
+        for cell in row:
+            assert cell.data_type != "f"
+            if isinstance(cell.value, str):
+                assert not cell.value.startswith(("=", "+", "-", "@", "\t", "\r"))
+    parquet_ids = set(scores_of(out)["lead_id"])
+    assert set(evil) <= parquet_ids  # machine-readable output keeps the raw values
+
+
+def test_missing_model_is_a_clear_error(trained, tmp_path):
+    with pytest.raises(ScoringError, match=r"cannot load model|no model version"):
+        run_scoring(trained, AS_OF, tmp_path, model_uri="models:/no-such-model@champion")
+
+
+def test_cli_exit_codes(trained, tmp_path):
+    config = tmp_path / "cfg.yaml"
+    raw = trained.model_dump(mode="json", exclude={"source_path"})
+    import yaml
+
+    config.write_text(yaml.safe_dump(raw))
+    runner = CliRunner()
+    ok = runner.invoke(
+        app, ["score", "-c", str(config), "--as-of", "2026-11-01", "--out", str(tmp_path / "ok")]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "scored" in ok.output
+    missing = runner.invoke(
+        app,
+        [
+            "score",
+            "-c",
+            str(config),
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            str(tmp_path / "x"),
+            "--model",
+            "models:/nope@champion",
+        ],
+    )
+    assert missing.exit_code == 1
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("x")
+    unwritable = runner.invoke(
+        app, ["score", "-c", str(config), "--as-of", "2026-11-01", "--out", str(blocked / "sub")]
+    )
+    assert unwritable.exit_code == 1
+    assert "not writable" in unwritable.output
+    bad_date = runner.invoke(
+        app, ["score", "-c", str(config), "--as-of", "someday", "--out", str(tmp_path / "y")]
+    )
+    assert bad_date.exit_code == 1
