@@ -66,8 +66,9 @@ NUMBER_FORMATS = {"int": "0", "percent": "0.0%", "money": "#,##0", "points": "+0
 WIDTHS = {"text": 18, "int": 8, "grade": 8, "percent": 12, "money": 15, "points": 14, "bool": 9}
 
 READING_GUIDE = (
-    "Score is the calibrated probability of the headline outcome on a 0-100 scale; "
-    "P(meeting) and P(won) are the probabilities themselves.",
+    "Score (0-100) ranks the lead against the open leads the model was trained on: a score of "
+    "80 means a higher chance of the headline outcome than 80% of them. P(meeting) and P(won) "
+    "are the calibrated probabilities themselves ('30%' means 3 in 10 such leads).",
     "Each reason is a fact about the lead with its effect in percentage points (pts): how much "
     "it moves this lead's probability away from the base rate of an average lead. The base "
     "rate plus all effects gives the lead's probability.",
