@@ -28,18 +28,12 @@ from leadscore.explain import explain, fit_vs_engagement
 from leadscore.features import FeatureSpec
 from leadscore.model import Calibrator, TargetModel, make_pipeline
 from leadscore.reasons import top_reasons
+from leadscore.sample import ACTIVITY_TYPES as SAMPLE_ACTIVITY_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "docs" / "benchmarks.md"
 THREADS = 2
-ACTIVITY_TYPES = (
-    "email_open",
-    "email_click",
-    "page_view",
-    "pricing_page_view",
-    "content_download",
-    "webinar_attended",
-)
+ACTIVITY_TYPES = SAMPLE_ACTIVITY_TYPES[:6]
 SPEC = FeatureSpec(
     categorical=("job_level", "industry", "country", "source"),
     numeric=(

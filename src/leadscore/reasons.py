@@ -17,7 +17,7 @@ Templates
   4 times, but not in the last 90 days"; never: "Never viewed the pricing page". Unknown types:
   "Activity 'xyz_abc': 3 times in the last 30 days", "... : never".
 * All activity: recency only: "Last activity 3 days ago" (under 14 days), "No activity for 45
-  days", "No recorded activity".
+  days", "No activity recorded yet".
 * Age: "New lead (created 2 days ago)" under 14 days, then "Lead is 12 weeks old", "... months
   old" from 26 weeks, "... years old" from two years.
 
@@ -168,7 +168,7 @@ def _days_text(days: int) -> str:
 
 
 def recency_phrases(days: pd.Series | np.ndarray) -> np.ndarray:
-    """ "Last activity 3 days ago", "No activity for 45 days" or "No recorded activity"."""
+    """ "Last activity 3 days ago", "No activity for 45 days" or "No activity recorded yet"."""
     values = np.floor(np.maximum(pd.to_numeric(pd.Series(days), errors="coerce").to_numpy(), 0))
 
     def one(d: float) -> str:
@@ -178,7 +178,7 @@ def recency_phrases(days: pd.Series | np.ndarray) -> np.ndarray:
             return f"Last activity {_days_text(int(d))} ago"
         return f"No activity for {_days_text(int(d))}"
 
-    return map_unique(values, one, missing="No recorded activity")
+    return map_unique(values, one, missing="No activity recorded yet")
 
 
 def age_phrases(days: pd.Series | np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ def test_missing_values_read_unknown():
     out = top_reasons(pp, features, SPEC, n=3).iloc[0]
     assert out["reason_neg_1"] == f"Job level is unknown ({MINUS}1.2 pts)"
     assert out["reason_neg_2"] == f"Employees is unknown ({MINUS}0.5 pts)"
-    assert out["reason_neg_3"] == f"No recorded activity ({MINUS}0.3 pts)"
+    assert out["reason_neg_3"] == f"No activity recorded yet ({MINUS}0.3 pts)"
     assert list(out[["reason_pos_1", "reason_pos_2", "reason_pos_3"]]) == ["", "", ""]
 
 
@@ -135,7 +135,7 @@ def test_recency_and_age_phrases():
     assert list(recency_phrases(pd.Series([3.7, 45.0, np.nan, 0.2, 1.0]))) == [
         "Last activity 3 days ago",
         "No activity for 45 days",
-        "No recorded activity",
+        "No activity recorded yet",
         "Last activity less than a day ago",
         "Last activity 1 day ago",
     ]
