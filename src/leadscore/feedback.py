@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from leadscore.config import Settings
 from leadscore.contract import FALSE_WORDS, TRUE_WORDS, Problem, parse_timestamps
 from leadscore.io import atomic_path, file_digest, read_table
+from leadscore.report import FEEDBACK_COLUMNS, LEAD_ID_HEADER, SHEET_SCORES, restore_text
 
 OUTCOMES: tuple[str, ...] = ("meeting_held", "disqualified", "won", "lost")
 STAGE_OF: dict[str, str] = {
@@ -52,10 +53,8 @@ OUTCOME_WORDS = ", ".join(OUTCOMES)
 
 # The report's layout: these must match `leadscore.report` (SHEET_NAME, LEAD_ID_HEADER,
 # FEEDBACK_COLUMNS and the explore column's header).
-SHEET_NAME = "Scores"
-LEAD_ID_HEADER = "Lead"
-OUTCOME_HEADER = "Sales feedback"
-DATE_HEADER = "Feedback date"
+SHEET_NAME = SHEET_SCORES
+OUTCOME_HEADER, DATE_HEADER = FEEDBACK_COLUMNS
 EXPLORE_HEADER = "Explore"
 FEEDBACK_COLUMNS: tuple[str, ...] = (OUTCOME_HEADER, DATE_HEADER)
 HEADER_SCAN_ROWS = 20
@@ -326,7 +325,9 @@ def read_report_xlsx(path: Path) -> tuple[FeedbackFile | None, list[Problem]]:
         book.close()
     headers = {name: header for name, (_, header) in found.items()}
     frame = pd.DataFrame(records, columns=list(found), dtype=object)
-    return FeedbackFile(_rows_frame(frame, numbers), headers, True), []
+    rows = _rows_frame(frame, numbers)
+    rows["lead_id"] = restore_text(rows["lead_id"])  # undo the report's formula guard
+    return FeedbackFile(rows, headers, True), []
 
 
 def read_feedback_csv(path: Path) -> tuple[FeedbackFile | None, list[Problem]]:

@@ -157,3 +157,41 @@ def test_cli_exit_codes(trained, tmp_path):
         app, ["score", "-c", str(config), "--as-of", "someday", "--out", str(tmp_path / "y")]
     )
     assert bad_date.exit_code == 1
+
+
+def test_filled_in_report_comes_back_as_feedback(trained, tmp_path):
+    from leadscore.feedback import ingest_feedback, read_store
+
+    leads = read_table(trained.data.leads)
+    open_rows = leads[leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)].index[:1]
+    leads.loc[open_rows, "lead_id"] = "=2+3"
+    path = tmp_path / "leads.csv"
+    write_csv(leads, path)
+    out = tmp_path / "out"
+    run_scoring(trained, AS_OF, out, leads_path=path, activities_path=trained.data.activities)
+    book = openpyxl.load_workbook(out / "report.xlsx")
+    ws = book["Scores"]
+    header = [c.value for c in ws[1]]
+    lead_col = header.index("Lead") + 1
+    outcome_col, date_col = header.index("Sales feedback") + 1, header.index("Feedback date") + 1
+    filled = []
+    for row in range(2, ws.max_row + 1):
+        lead = ws.cell(row, lead_col).value
+        if lead == "'=2+3" or len(filled) < 2:
+            ws.cell(row, outcome_col, "meeting_held")
+            ws.cell(row, date_col, "2026-11-05")
+            filled.append(lead)
+        if "'=2+3" in filled and len(filled) >= 3:
+            break
+    book.save(out / "report.xlsx")
+    store = trained.data.feedback.parent / f"{tmp_path.name}-feedback"
+    settings = trained.model_copy(
+        update={"data": trained.data.model_copy(update={"feedback": store})}
+    )
+    summary = ingest_feedback(
+        settings, [out / "report.xlsx"], now=pd.Timestamp("2026-11-24"), lead_ids=leads["lead_id"]
+    )
+    assert summary.line() == f"feedback: {len(filled)} new, 0 already stored, 0 rejected"
+    stored = read_store(store)
+    assert "=2+3" in set(stored["lead_id"])  # the formula guard is undone on the way back
+    assert set(stored["outcome"]) == {"meeting_held"}
