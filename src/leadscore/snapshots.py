@@ -202,6 +202,9 @@ def scoring_snapshots(data: LeadData, as_of: pd.Timestamp) -> tuple[pd.DataFrame
         open_mask = is_open_at(leads, as_of).to_numpy(bool)
     else:
         open_mask = np.ones(len(leads), bool)
+    for flag in ("meeting_flag", "won_flag"):  # data without times: a yes closes the lead
+        if flag in leads:
+            open_mask &= ~(leads[flag] == 1).to_numpy(bool)
     out = leads[open_mask].copy()
     out["snapshot_at"] = pd.Timestamp(as_of)
     return out.reset_index(drop=True), int((~open_mask).sum())

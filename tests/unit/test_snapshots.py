@@ -254,3 +254,17 @@ def test_scoring_fast_path_matches_general_path():
     np.testing.assert_array_equal(fast.counts, slow.counts)
     np.testing.assert_array_equal(fast.last_seconds, slow.last_seconds)
     assert fast.counts.sum() > 0
+
+
+def test_scoring_without_timestamps_skips_leads_already_converted():
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.array(["a", "b", "c"], dtype="string"),
+            "won_flag": [1.0, 0.0, np.nan],
+            "industry": pd.array(["x", "y", "z"], dtype="string"),
+        }
+    )
+    data = LeadData(leads, None, ("industry",), (), None)
+    snaps, skipped = scoring_snapshots(data, pd.Timestamp("2026-01-01"))
+    assert snaps["lead_id"].tolist() == ["b", "c"]
+    assert skipped == 1
