@@ -242,3 +242,17 @@ def test_reasons_from_a_real_explanation(model, rows):
         top = e.contrib_pp.iloc[i].max()
         if top >= 0.05:
             assert reasons.iloc[i]["reason_pos_1"].endswith(f"(+{top:.1f} pts)")
+
+
+def test_matches_the_shap_package(model, rows):
+    """The `shap` package's TreeExplainer gives the same log-odds contributions, group by group."""
+    import shap
+
+    booster_input = model.transform(rows)
+    values = shap.TreeExplainer(model.booster).shap_values(booster_input)
+    values = values[1] if isinstance(values, list) else values
+    ours = explain(model, rows, SPEC)
+    names, matrix = group_matrix(model, SPEC)
+    values = np.asarray(values)
+    expected = values @ matrix[: values.shape[1]]  # the last matrix row is the bias column
+    np.testing.assert_allclose(ours.contrib_logodds[names].to_numpy(), expected, atol=1e-6)
