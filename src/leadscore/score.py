@@ -9,8 +9,10 @@ chunk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,7 +323,10 @@ def run_scoring(
     timings["activities"] = time.perf_counter() - clock - sum(timings.values())
 
     previous = _previous_scores(out_dir, as_of)
-    run = _score_in_chunks(bundle, snaps, stats, settings, as_of, ref, previous, out_dir, log)
+    with chunk_progress(console, len(snaps)) as advance:
+        run = _score_in_chunks(
+            bundle, snaps, stats, settings, as_of, ref, previous, out_dir, advance
+        )
     timings["score_explain"] = time.perf_counter() - clock - sum(timings.values())
 
     drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
@@ -382,7 +387,7 @@ def _score_in_chunks(
     ref: ModelRef,
     previous: pd.DataFrame | None,
     out_dir: Path,
-    log,
+    progress: Callable[[int], None],
 ) -> _ChunkedRun:
     from leadscore.report import safe_text
 
@@ -434,7 +439,7 @@ def _score_in_chunks(
             keep = np.arange(start, rows.stop)[(np.arange(start, rows.stop) % drift_stride) == 0]
             drift_parts.append(features.iloc[keep - start])
             drift_scores.append(out["score"].to_numpy()[keep - start])
-            log(f"scored {rows.stop:,}/{n:,} leads")
+            progress(rows.stop)
         if pq_writer is None:
             raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
         pq_writer.close()
@@ -449,6 +454,24 @@ def _score_in_chunks(
         drift_scores=np.concatenate(drift_scores) if drift_scores else np.array([]),
         paths=paths,
     )
+
+
+@contextlib.contextmanager
+def chunk_progress(console, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal, a plain log line per chunk otherwise (cron, pipes)."""
+    if console is None:
+        yield lambda done: None
+        return
+    if not console.is_terminal:
+        yield lambda done: console.print(f"scored {done:,}/{total:,} leads")
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("scoring and explaining", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("score", total=total)
+        yield lambda done: bar.update(task, completed=done)
+    console.print(f"scored {total:,}/{total:,} leads")
 
 
 def _report_meta(
