@@ -63,6 +63,7 @@ def reference_profile(
         if col in categorical
         else _numeric_profile(features[col])
         for col in features.columns
+        if features[col].nunique(dropna=False) > 1  # a constant column cannot drift usefully
     }
     probs = np.asarray(probabilities, float)
     quantiles = np.quantile(probs, np.linspace(0, 1, SCORE_QUANTILES)).tolist()

@@ -42,7 +42,7 @@ class FeatureSpec:
     numeric: tuple[str, ...]
     activity_types: tuple[str, ...]
     windows_days: tuple[int, ...]
-    has_time: bool
+    has_time: bool  # the lead's age (days since created) is a feature
     has_activities: bool
 
     def activity_feature(self, activity_type: str, window: int | None) -> str:

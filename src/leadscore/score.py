@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.contract import ContractError, LeadData, Problem, parse_timestamps, read_lead_data
+from leadscore.contract import ContractError, LeadData, Problem, load_lead_data, parse_timestamps
 from leadscore.drift import probability_to_score, psi_table
 from leadscore.features import (
     ActivityStats,
@@ -197,12 +197,7 @@ def read_leads_for_scoring(
         }
     )
     with_outcomes = leads_path is None and settings.data.outcomes is not None
-    data, problems = read_lead_data(
-        scoring_settings, leads_path=leads_path, include_outcomes=with_outcomes
-    )
-    if data is None or problems:
-        raise ContractError(problems)
-    return data
+    return load_lead_data(scoring_settings, leads_path=leads_path, include_outcomes=with_outcomes)
 
 
 def with_stored_feedback(data: LeadData, settings: Settings, log) -> LeadData:

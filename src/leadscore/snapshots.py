@@ -48,13 +48,16 @@ class Examples:
 def feature_spec_for(data: LeadData, settings: Settings) -> FeatureSpec:
     """The feature spec a model trained on `data` will use."""
     types = choose_activity_types(data.activities, settings.features.max_activity_types)
+    weekly = settings.has_time and data.activities is not None
+    # the lead's age is a feature only with weekly snapshots: with one snapshot at creation it
+    # would be 0 in every training row (and then mean nothing at scoring)
     return FeatureSpec(
         categorical=data.categorical,
         numeric=data.numeric,
         activity_types=types,
         windows_days=tuple(settings.features.windows_days),
-        has_time=settings.has_time,
-        has_activities=settings.has_time and data.activities is not None,
+        has_time=weekly,
+        has_activities=weekly,
     )
 
 
