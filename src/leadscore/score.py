@@ -47,6 +47,7 @@ EVENT_BATCH_ROWS = 2_000_000
 DRIFT_SAMPLE_ROWS = 100_000
 REPORT_MAX_ROWS = 50_000
 DRIFT_WARNINGS_SHOWN = 5
+MAX_EVENT_PROBLEMS = 1_000
 
 
 class ScoringError(ValueError):
@@ -152,13 +153,21 @@ def stream_activity_stats(
     snap_lead = np.arange(len(lead_index))
     t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
     problems: list[Problem] = []
-    offset, n_events = 0, 0
+    offset, n_events, n_bad = 0, 0, 0
     for raw in iter_table_batches(path, [ac.lead_id, ac.occurred_at, ac.type], EVENT_BATCH_ROWS):
         when = parse_timestamps(raw[ac.occurred_at])
-        bad = when.isna() | raw[ac.type].isna()
-        for pos in np.flatnonzero(bad.to_numpy(bool))[: 20 - len(problems)]:
+        bad = (when.isna() | raw[ac.type].isna()).to_numpy(bool)
+        n_bad += int(bad.sum())
+        for pos in np.flatnonzero(bad)[: max(0, MAX_EVENT_PROBLEMS - len(problems))]:
+            value = raw[ac.occurred_at].iloc[pos]
             problems.append(
-                Problem(str(path), "unparseable timestamp or missing type", None, offset + pos + 2)
+                Problem(
+                    str(path),
+                    "unparseable or missing timestamp, or missing activity type",
+                    None,
+                    offset + int(pos) + 2,
+                    None if pd.isna(value) else value,
+                )
             )
         frame = pd.DataFrame(
             {
@@ -166,7 +175,7 @@ def stream_activity_stats(
                 "occurred_at": when,
                 "activity_type": raw[ac.type].astype("string").str.strip(),
             }
-        )[~bad.to_numpy(bool)]
+        )[~bad]
         ev_lead, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
         n_events += len(ev_lead)
         batch = activity_stats(
@@ -175,6 +184,8 @@ def stream_activity_stats(
         stats = stats.combine(batch)
         offset += len(raw)
     if problems:
+        if n_bad > len(problems):
+            problems.append(Problem(str(path), f"{n_bad - len(problems):,} more bad rows"))
         raise ContractError(problems)
     return stats, n_events
 

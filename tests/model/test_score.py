@@ -195,3 +195,18 @@ def test_filled_in_report_comes_back_as_feedback(trained, tmp_path):
     stored = read_store(store)
     assert "=2+3" in set(stored["lead_id"])  # the formula guard is undone on the way back
     assert set(stored["outcome"]) == {"meeting_held"}
+
+
+def test_bad_activity_rows_name_file_and_row(trained, tmp_path):
+    acts = read_table(trained.data.activities)
+    acts.loc[[3, 7], "occurred_at"] = ["not a time", "2026-13-45"]
+    path = tmp_path / "acts.csv"
+    write_csv(acts, path)
+    from leadscore.contract import ContractError
+
+    with pytest.raises(ContractError) as err:
+        run_scoring(trained, AS_OF, tmp_path / "out", activities_path=path)
+    text = str(err.value)
+    assert "acts.csv" in text and "row 5" in text and "row 9" in text
+    assert "'not a time'" in text
+    assert not (tmp_path / "out" / "scores.parquet").exists()
