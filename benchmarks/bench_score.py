@@ -1,0 +1,608 @@
+"""Time `leadscore.score.run_scoring` on open leads, against LightGBM's native `pred_contrib`.
+
+One model is trained first (`write_sample` with `--train-leads` leads, seed 0, the settings of
+configs/sample.yaml with absolute paths, a private SQLite MLflow store, `run_training(...,
+promote=True)`), in its own interpreter. Then, for each size N in `--sizes` (a number of *open*
+leads to score), a sample big enough to hold about N leads open at the as-of date is written
+(seed 1; about 45% of sample leads are open at the export date: the share is measured on the
+training sample and 1% headroom added) and scored in a fresh interpreter, itself started by a
+small wrapper that reads `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`: the peak resident set
+of the scoring process alone (a wrapper, because a process started by vfork/exec from a big
+parent inherits the parent's peak). The whole `run_scoring` is timed (model load, reading the
+leads, streaming the event log, predicting both targets, exact TreeSHAP of the headline target,
+reasons, writing scores.parquet/scores.csv, reports, manifest, MLflow scoring run) with its step
+times (`ScoringResult.timings`); a sampler thread in the scoring process records its resident
+memory, so each step's peak is known (approximately: samples are 50 ms apart), and the scorer's
+building blocks (timestamp parsing, event encoding, aggregation, features, predictions,
+`explain`, reasons, `score_chunk`) are wrapped with a stopwatch to split the two big steps.
+
+Native baseline, on the same booster and data: after the scoring run, in the same process
+(its peak already taken), the first `--native-rows` open leads of the sample get their features
+(`build_features` on streamed activity aggregates, as the scorer does), and the best of repeated
+`booster.predict(model.transform(X), pred_contrib=True, num_threads=2)` on the headline target's
+booster gives rows/s, beside `explain` and the scorer's `score_chunk` on the same rows.
+
+Prints tables and appends a dated section to docs/benchmarks.md.
+Target: 1,000,000 open leads scored and explained within 10 minutes and 2 GB on 2 cores,
+peak memory flat in the number of leads.
+
+    .venv/bin/python benchmarks/bench_score.py                     # 100k and 1M open leads
+    .venv/bin/python benchmarks/bench_score.py --sizes 20000 --train-leads 20000
+    .venv/bin/python benchmarks/bench_score.py --chunk-size 50000  # try a config change
+    .venv/bin/python benchmarks/bench_score.py --no-append         # print only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "docs" / "benchmarks.md"
+DEFAULT_SIZES = (100_000, 1_000_000)
+AS_OF = "2026-11-01"
+THREADS = 2
+TARGET_SECONDS = 10 * 60
+TARGET_GIB = 2.0
+STEPS = ("load_model", "read_leads", "activities", "score_explain", "reports", "manifest_mlflow")
+
+# Settings of configs/sample.yaml; paths are filled in per run (absolute, in temp folders).
+SETTINGS = """
+def bench_settings(data, store, overrides):
+    from leadscore.config import settings_from_dict
+    raw = {
+        "data": {"leads": str(data / "leads.csv"), "activities": str(data / "activities.csv"),
+                 "feedback": str(store / "feedback")},
+        "columns": {"account_id": "account_id", "lost_at": "lost_at", "amount": "amount",
+                    "segment": "lead_source", "exclude": ["company_name"]},
+        "activity_columns": {"lead_id": "lead_id", "occurred_at": "occurred_at",
+                             "type": "activity_type"},
+        "labels": {"meeting_window_days": 90, "won_window_days": 180},
+        "train": {"model": {"n_jobs": __THREADS__, **overrides.get("model", {})}},
+        "score": overrides.get("score", {}),
+        "mlflow": {"tracking_uri": f"sqlite:///{store}/mlruns.db", "model_name": "leadscore",
+                   "export_dir": str(store / "champion")},
+    }
+    return settings_from_dict(raw, path="<bench_score>")
+""".replace("__THREADS__", str(THREADS))
+
+WRITE = """
+import sys
+from pathlib import Path
+from leadscore.sample import write_sample
+write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=int(sys.argv[3]))
+"""
+
+TRAIN = (
+    SETTINGS
+    + """
+import io, json, sys, time
+from pathlib import Path
+import pandas as pd
+from rich.console import Console
+from leadscore.sample import write_sample
+from leadscore.train import run_training
+
+data, store = Path(sys.argv[1]), Path(sys.argv[2])
+n_leads, overrides, as_of = int(sys.argv[3]), json.loads(sys.argv[4]), pd.Timestamp(sys.argv[5])
+write_sample(data, n_leads=n_leads, seed=0)
+leads = pd.read_csv(data / "leads.csv", usecols=["created_at", "meeting_at", "won_at", "lost_at"],
+                    parse_dates=["created_at", "meeting_at", "won_at", "lost_at"])
+closed = leads[["meeting_at", "won_at", "lost_at"]].min(axis=1)
+open_share = float(((leads["created_at"] <= as_of) & (closed.isna() | (closed > as_of))).mean())
+settings = bench_settings(data, store, overrides)
+buffer = io.StringIO()
+start = time.perf_counter()
+result = run_training(settings, promote=True,
+                      console=Console(file=buffer, width=120, highlight=False))
+wall = time.perf_counter() - start
+sys.stderr.write(buffer.getvalue())
+
+
+def depth(node):
+    if "split_index" not in node:
+        return 0
+    return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+
+
+models = {}
+for target, model in result.bundle.targets.items():
+    booster = model.booster
+    info = booster.dump_model()["tree_info"]
+    models[target] = {
+        "trees": booster.num_trees(),
+        "leaves": sum(t["num_leaves"] for t in info),
+        "max_leaves": max(t["num_leaves"] for t in info),
+        "max_depth": max(depth(t["tree_structure"]) for t in info),
+        "booster_columns": booster.num_feature(),
+        "calibrator": getattr(model.calibrator, "method_", None)
+                      or getattr(model.calibrator, "method", None),
+    }
+keep = ("roc_auc", "pr_auc", "log_loss")
+metrics = {k: v for k, v in result.metrics.items()
+           if k.count(".") == 1 and k.split(".")[1] in keep}
+print(json.dumps({
+    "wall_s": wall, "open_share": open_share, "examples": result.counts["counts.examples"],
+    "features": len(result.bundle.spec.columns), "headline": result.bundle.headline_target,
+    "models": models, "metrics": metrics, "model_uri": result.model_uri,
+    "promoted": bool(result.promotion is not None and result.promotion.promoted),
+}))
+"""
+)
+
+SCORE = (
+    SETTINGS
+    + """
+import json, os, resource, sys, threading, time
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+samples = []
+stop = threading.Event()
+
+
+def sampler():
+    while not stop.is_set():
+        samples.append((time.perf_counter(), rss()))
+        time.sleep(0.05)
+
+
+import numpy as np
+import pandas as pd
+import leadscore.explain as E
+import leadscore.reasons as R
+import leadscore.score as S
+from leadscore.model import LeadScoreModel
+from leadscore.score import run_scoring
+
+# where the time goes inside the steps: wrap the scorer's building blocks with a stopwatch
+inner = {}
+
+
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            inner[name] = inner.get(name, 0.0) + time.perf_counter() - t0
+    return wrapper
+
+
+for _name in ("parse_timestamps", "encode_events", "activity_stats", "score_chunk",
+              "build_features"):
+    setattr(S, _name, timed(_name, getattr(S, _name)))
+E.explain = timed("explain", E.explain)
+R.top_reasons = timed("top_reasons", R.top_reasons)
+LeadScoreModel.predict_proba = timed("predict_proba", LeadScoreModel.predict_proba)
+
+data, store, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+overrides, as_of = json.loads(sys.argv[4]), pd.Timestamp(sys.argv[5])
+native_rows, repeats = int(sys.argv[6]), int(sys.argv[7])
+settings = bench_settings(data, store, overrides)
+rss_imports = rss()
+thread = threading.Thread(target=sampler, daemon=True)
+thread.start()
+start = time.perf_counter()
+result = run_scoring(settings, as_of=as_of, out_dir=out)
+wall = time.perf_counter() - start
+stop.set()
+thread.join()
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+bounds, t = {}, start
+timings = dict(result.timings)
+timings["manifest_mlflow"] = max(wall - sum(timings.values()), 0.0)
+for step, seconds in timings.items():
+    bounds[step] = (t, t + seconds)
+    t += seconds
+step_peak = {
+    step: max([r for s, r in samples if lo <= s <= hi + 0.05] or [0]) / 2**30
+    for step, (lo, hi) in bounds.items()
+}
+row = {
+    "wall_s": wall, "timings": timings, "n_scored": result.n_scored,
+    "n_skipped": result.n_skipped, "peak_kib": peak_kib, "rss_imports_gib": rss_imports / 2**30,
+    "step_peak_gib": step_peak, "inner_s": dict(inner),
+    "outputs_mb": {k: Path(p).stat().st_size / 1e6 for k, p in result.paths.items()
+                   if Path(p).exists()},
+}
+
+# native baseline: same booster, the first native_rows open leads, features as the scorer makes
+from leadscore.explain import explain
+from leadscore.features import build_features
+from leadscore.score import (load_scoring_model, read_leads_for_scoring, score_chunk,
+                             stream_activity_stats)
+from leadscore.snapshots import scoring_snapshots
+
+
+def best_of(fn):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+if native_rows > 0:
+    bundle, _ = load_scoring_model(settings, f"models:/{settings.mlflow.model_name}@champion")
+    spec = bundle.spec
+    snaps, _ = scoring_snapshots(read_leads_for_scoring(settings, spec, None), as_of)
+    part = snaps.iloc[:native_rows].reset_index(drop=True)
+    stats = None
+    if spec.has_activities:
+        stats, _ = stream_activity_stats(
+            settings.data.activities, settings, pd.Index(part["lead_id"]), as_of, spec)
+    features = build_features(part, None, spec, stats=stats)
+    model = bundle.targets[bundle.headline_target]
+    booster_input = model.transform(features[spec.columns])
+    n = len(part)
+    native = best_of(lambda: model.booster.predict(
+        booster_input, pred_contrib=True, num_threads=__THREADS__))
+    plain = best_of(lambda: model.booster.predict(booster_input, num_threads=__THREADS__))
+    transform = best_of(lambda: model.transform(features[spec.columns]))
+    expl = best_of(lambda: explain(model, features, spec, num_threads=__THREADS__))
+    chunk = best_of(lambda: score_chunk(bundle, part, stats, settings))
+    row["native"] = {"rows": n, "pred_contrib_s": native, "predict_s": plain,
+                     "transform_s": transform, "explain_s": expl, "score_chunk_s": chunk}
+print(json.dumps(row))
+"""
+).replace("__THREADS__", str(THREADS))
+
+MEASURE = """
+import json, resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(proc.stderr)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"returncode": proc.returncode, "peak_kib": peak, "stdout": proc.stdout}))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
+    }
+
+
+def _last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def train(store: Path, n_leads: int, overrides: dict) -> dict:
+    """Write the training sample and train + promote a champion into `store` (own interpreter)."""
+    data = store / "train-data"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TRAIN,
+            str(data),
+            str(store),
+            str(n_leads),
+            json.dumps(overrides),
+            AS_OF,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=store,
+        env=_env(),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"training on {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
+    return _last_json(proc.stdout)
+
+
+def run_size(
+    n_open: int,
+    open_share: float,
+    store: Path,
+    scratch: Path,
+    overrides: dict,
+    native_rows: int,
+    repeats: int,
+) -> dict:
+    """Write a sample holding ~n_open open leads, then score it in a measured fresh interpreter."""
+    n_leads = math.ceil(n_open / open_share * 1.01)  # 1% headroom: at least n_open are open
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-score-") as tmp:
+        data, out = Path(tmp) / "data", Path(tmp) / "scores"
+        subprocess.run(
+            [sys.executable, "-c", WRITE, str(data), str(n_leads), "1"], check=True, cwd=REPO
+        )
+        sample_mb = sum(p.stat().st_size for p in data.iterdir()) / 1e6
+        child = [
+            sys.executable, "-c", SCORE, str(data), str(store), str(out), json.dumps(overrides),
+            AS_OF, str(native_rows), str(repeats),
+        ]  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", MEASURE, *child],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=store,
+            env=_env(),
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark at {n_open:,} open leads failed:\n{proc.stderr[-5000:]}")
+    measured = _last_json(proc.stdout)
+    if measured["returncode"] != 0:
+        raise RuntimeError(f"scoring at {n_open:,} open leads failed:\n{proc.stderr[-5000:]}")
+    row = _last_json(measured["stdout"])
+    row.update(
+        size=n_open,
+        n_leads=n_leads,
+        sample_mb=sample_mb,
+        peak_kib_children=measured["peak_kib"],
+        load=(load_before, os.getloadavg()[0]),
+        chunk_size=overrides.get("score", {}).get("chunk_size", 100_000),
+    )
+    return row
+
+
+def machine() -> dict[str, str]:
+    """Cores, memory, CPU and library versions of this machine."""
+    import lightgbm
+    import numpy as np
+    import pandas as pd
+    import pyarrow
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem:.1f} GiB",
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "lightgbm": lightgbm.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def peak_gib(r: dict) -> float:
+    """Peak RSS of the scoring run (the process's own ru_maxrss, taken right after scoring)."""
+    return r["peak_kib"] / 2**20
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table: wall time, throughput, peak memory, against the targets."""
+    lines = [
+        "| open leads scored | sample leads | chunk size | wall time (s) | leads/s (full run) "
+        "| leads/s (score + explain step) | native `pred_contrib` rows/s | full run / native "
+        "| peak RSS (GiB) | 10 min for 1M (scaled) | 2 GB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--|:--|",
+    ]
+    for r in rows:
+        rate = r["n_scored"] / r["wall_s"]
+        step_rate = r["n_scored"] / max(r["timings"]["score_explain"], 1e-9)
+        nat = r.get("native")
+        native_rate = nat["rows"] / nat["pred_contrib_s"] if nat else float("nan")
+        at_1m = 1e6 / rate
+        fast = "yes" if at_1m <= TARGET_SECONDS else "NO"
+        small = "yes" if peak_gib(r) <= TARGET_GIB else "NO"
+        lines.append(
+            f"| {r['n_scored']:,} | {r['n_leads']:,} | {r['chunk_size']:,} | {r['wall_s']:.1f} | "
+            f"{rate:,.0f} | {step_rate:,.0f} | {native_rate:,.0f} | {rate / native_rate:.0%} | "
+            f"{peak_gib(r):.2f} | {fast} ({at_1m / 60:.1f} min) | {small} |"
+        )
+    return "\n".join(lines)
+
+
+def steps_table(rows: list[dict]) -> str:
+    """Where the time and the memory go: seconds and peak RSS per `run_scoring` step."""
+    head = " | ".join(f"{s} (s / GiB)" for s in STEPS)
+    lines = [
+        f"| open leads | load avg before / after | RSS after imports (GiB) | {head} |",
+        "|---:|---:|---:|" + "---:|" * len(STEPS),
+    ]
+    for r in rows:
+        cells = " | ".join(
+            f"{r['timings'].get(s, 0.0):.1f} / {r['step_peak_gib'].get(s, 0.0):.2f}" for s in STEPS
+        )
+        load = f"{r['load'][0]:.1f} / {r['load'][1]:.1f}"
+        lines.append(f"| {r['n_scored']:,} | {load} | {r['rss_imports_gib']:.2f} | {cells} |")
+    return "\n".join(lines)
+
+
+def inner_table(rows: list[dict]) -> str:
+    """Inside the two big steps: seconds in the scorer's building blocks."""
+    lines = [
+        "| open leads | activities: parse timestamps | encode events | aggregate "
+        "| CSV reading, rest | score: build features | predict both targets "
+        "| explain (TreeSHAP, headline) | reasons | rest of `score_chunk` "
+        "| rest of the chunk loop (flags, copies, Parquet + CSV writing, top rows) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        i, t = r["inner_s"], r["timings"]
+        acts = ("parse_timestamps", "encode_events", "activity_stats")
+        chunk = ("build_features", "predict_proba", "explain", "top_reasons")
+        cells = [
+            *(i.get(k, 0.0) for k in acts),
+            t["activities"] - sum(i.get(k, 0.0) for k in acts),
+            *(i.get(k, 0.0) for k in chunk),
+            i.get("score_chunk", 0.0) - sum(i.get(k, 0.0) for k in chunk),
+            t["score_explain"] - i.get("score_chunk", 0.0),
+        ]
+        lines.append(f"| {r['n_scored']:,} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def native_table(rows: list[dict]) -> str:
+    """Same booster, same rows: native pred_contrib against the scorer's pieces."""
+    lines = [
+        "| open leads (sample) | rows | step | wall time (s) | rows/s |",
+        "|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        nat = r.get("native")
+        if not nat:
+            continue
+        for label, key in (
+            ("native `booster.predict(X, pred_contrib=True, num_threads=2)`", "pred_contrib_s"),
+            ("native `booster.predict(X)` (no contributions)", "predict_s"),
+            ("`TargetModel.transform` (preprocessing)", "transform_s"),
+            ("`explain` (headline target)", "explain_s"),
+            ("`score_chunk` (both targets, explain, reasons)", "score_chunk_s"),
+        ):
+            t = nat[key]
+            rate = nat["rows"] / t
+            lines.append(
+                f"| {r['n_scored']:,} | {nat['rows']:,} | {label} | {t:.2f} | {rate:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def model_line(trained: dict, train_leads: int) -> str:
+    """The trained model's size and validation metrics, in one paragraph."""
+    parts = []
+    for target, m in trained["models"].items():
+        metrics = trained["metrics"]
+        parts.append(
+            f"{target}: {m['trees']} trees, {m['leaves']:,} leaves (at most {m['max_leaves']} per "
+            f"tree, depth at most {m['max_depth']}), {m['booster_columns']} booster columns, "
+            f"validation ROC AUC {metrics.get(f'{target}.roc_auc', float('nan')):.4f}, "
+            f"PR AUC {metrics.get(f'{target}.pr_auc', float('nan')):.4f}, "
+            f"log loss {metrics.get(f'{target}.log_loss', float('nan')):.4f}"
+        )
+    return (
+        f"Model trained on {train_leads:,} sample leads ({trained['examples']:,} examples, "
+        f"{trained['features']} features, {trained['wall_s']:.0f} s), headline target "
+        f"`{trained['headline']}`; " + "; ".join(parts) + "."
+    )
+
+
+def section(rows: list[dict], info: dict[str, str], trained: dict, args) -> str:
+    """The dated docs/benchmarks.md section for this run."""
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    spec = ", ".join(f"{k} {v}" for k, v in info.items())
+    overrides = _overrides(args)
+    note = f" Config overrides: `{json.dumps(overrides)}`." if overrides else ""
+    return (
+        f"\n## Scoring (`run_scoring`), {stamp}\n\n"
+        f"Machine: {spec}. LightGBM threads: {THREADS}.\n"
+        f"{model_line(trained, args.train_leads)}{note}\n"
+        f"Each size: a sample written with seed 1, sized so that about that many leads are open at "
+        f"{AS_OF} (the export date), scored by `run_scoring` in a fresh process (model load, "
+        "leads, event log streamed into aggregates, both targets predicted, exact TreeSHAP of the "
+        "headline target carried onto probability points, reasons, scores.parquet and "
+        "scores.csv, reports, manifest, MLflow run); peak RSS is that process's `ru_maxrss` taken "
+        "right after scoring. Native: best of repeated `pred_contrib` calls on the headline "
+        "booster for the first open leads' booster input (`TargetModel.transform`). "
+        "Target: 1M open leads within 10 min and 2 GB on 2 cores, memory flat in the number "
+        "of leads.\n\n"
+        f"{table(rows)}\n\n"
+        "Seconds and peak RSS per step (RSS sampled every 50 ms):\n\n"
+        f"{steps_table(rows)}\n\n"
+        "Seconds inside the two big steps (the scorer's functions wrapped with a stopwatch):\n\n"
+        f"{inner_table(rows)}\n\n"
+        "Same booster, same rows:\n\n"
+        f"{native_table(rows)}\n"
+    )
+
+
+def _overrides(args) -> dict:
+    model = {
+        k: v
+        for k, v in (
+            ("n_estimators", args.n_estimators),
+            ("num_leaves", args.num_leaves),
+            ("early_stopping_rounds", args.early_stopping_rounds),
+        )
+        if v is not None
+    }
+    score = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    return {k: v for k, v in (("model", model), ("score", score)) if v}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train once, score each size, print the tables and append them to docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="open leads to score"
+    )
+    parser.add_argument("--train-leads", type=int, default=100_000)
+    parser.add_argument("--native-rows", type=int, default=50_000, help="0: no native baseline")
+    parser.add_argument("--repeats", type=int, default=3, help="native baseline: best of")
+    parser.add_argument("--chunk-size", type=int, default=None, help="score.chunk_size")
+    parser.add_argument("--n-estimators", type=int, default=None, help="train.model.n_estimators")
+    parser.add_argument("--num-leaves", type=int, default=None, help="train.model.num_leaves")
+    parser.add_argument(
+        "--early-stopping-rounds",
+        type=int,
+        default=None,
+        help="train.model.early_stopping_rounds (a large value trains all n_estimators trees)",
+    )
+    parser.add_argument("--scratch", type=Path, default=None, help="where to write the files")
+    parser.add_argument("--no-append", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args(argv)
+
+    scratch = args.scratch or Path(os.environ.get("TMPDIR", "/tmp"))
+    overrides = _overrides(args)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-score-store-") as tmp:
+        store = Path(tmp)
+        trained = train(store, args.train_leads, overrides)
+        if not trained["promoted"]:
+            raise RuntimeError("the trained model was not promoted to champion")
+        print(model_line(trained, args.train_leads), flush=True)
+        print(f"open at {AS_OF}: {trained['open_share']:.1%} of sample leads", flush=True)
+        rows = []
+        for n in args.sizes:
+            row = run_size(
+                n, trained["open_share"], store, scratch, overrides, args.native_rows, args.repeats
+            )
+            rows.append(row)
+            print(
+                f"{row['n_scored']:>10,} open leads ({row['n_leads']:,} in the sample): "
+                f"{row['wall_s']:7.1f} s, {row['n_scored'] / row['wall_s']:,.0f} leads/s, "
+                f"peak {peak_gib(row):.2f} GiB "
+                f"(wrapper RUSAGE_CHILDREN {row['peak_kib_children'] / 2**20:.2f} GiB), "
+                f"steps {json.dumps({k: round(v, 1) for k, v in row['timings'].items()})}",
+                flush=True,
+            )
+    info = machine()
+    print()
+    print(table(rows))
+    print()
+    print(steps_table(rows))
+    print()
+    print(inner_table(rows))
+    print()
+    print(native_table(rows))
+    if not args.no_append:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        if not REPORT.exists():
+            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
+        with REPORT.open("a", encoding="utf-8") as fh:
+            fh.write(section(rows, info, trained, args))
+        print(f"\nappended to {REPORT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
