@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+
+from machine import machine  # benchmarks/machine.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "docs" / "benchmarks.md"
@@ -54,24 +55,6 @@ def run_size(n_leads: int, scratch: Path) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark at {n_leads:,} leads failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def machine() -> dict[str, str]:
-    """Cores, memory and library versions of this machine."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cores": str(os.cpu_count()),
-        "memory": f"{mem:.1f} GiB",
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-    }
 
 
 def table(rows: list[dict]) -> str:
@@ -121,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             f"peak {row['peak_kib'] / 2**20:.2f} GiB, {row['events']:,} events",
             flush=True,
         )
-    info = machine()
+    info = machine("numpy", "pandas", "pyarrow")
     print()
     print(table(rows))
     if not args.no_append:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
+
+from machine import machine  # benchmarks/machine.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "docs" / "benchmarks.md"
@@ -106,26 +107,6 @@ def run_size(n_leads: int, scratch: Path, n_jobs: int) -> dict:
     row = json.loads(measured["stdout"].strip().splitlines()[-1])
     row.update(n_leads=n_leads, peak_kib=measured["peak_kib"], n_jobs=n_jobs)
     return row
-
-
-def machine() -> dict[str, str]:
-    """Cores, memory and library versions of this machine."""
-    import lightgbm
-    import mlflow
-    import pandas as pd
-    import sklearn
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cores": str(os.cpu_count()),
-        "memory": f"{mem:.1f} GiB",
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "pandas": pd.__version__,
-        "lightgbm": lightgbm.__version__,
-        "scikit-learn": sklearn.__version__,
-        "mlflow": mlflow.__version__,
-    }
 
 
 def step_time(row: dict, pattern: str) -> float:
@@ -211,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['examples']:,} examples",
             flush=True,
         )
-    info = machine()
+    info = machine("pandas", "lightgbm", "sklearn", "mlflow")
     print()
     print(table(rows))
     print()
