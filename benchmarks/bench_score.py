@@ -38,15 +38,14 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "docs" / "benchmarks.md"
+from machine import REPO, append_section, machine  # benchmarks/machine.py, beside this script
+
 DEFAULT_SIZES = (100_000, 1_000_000)
 AS_OF = "2026-11-01"
 THREADS = 2
@@ -184,7 +183,7 @@ def timed(name, fn):
     return wrapper
 
 
-for _name in ("parse_timestamps", "encode_events", "activity_stats", "score_chunk",
+for _name in ("parse_timestamps", "encode_events", "add_events_at", "score_chunk",
               "build_features"):
     setattr(S, _name, timed(_name, getattr(S, _name)))
 E.explain = timed("explain", E.explain)
@@ -226,9 +225,8 @@ row = {
 # native baseline: same booster, the first native_rows open leads, features as the scorer makes
 from leadscore.explain import explain
 from leadscore.features import build_features
-from leadscore.score import (load_scoring_model, read_leads_for_scoring, score_chunk,
+from leadscore.score import (load_scoring_model, read_open_leads, score_chunk,
                              stream_activity_stats)
-from leadscore.snapshots import scoring_snapshots
 
 
 def best_of(fn):
@@ -243,7 +241,7 @@ def best_of(fn):
 if native_rows > 0:
     bundle, _ = load_scoring_model(settings, f"models:/{settings.mlflow.model_name}@champion")
     spec = bundle.spec
-    snaps, _ = scoring_snapshots(read_leads_for_scoring(settings, spec, None), as_of)
+    snaps = read_open_leads(settings, spec, as_of).snaps
     part = snaps.iloc[:native_rows].reset_index(drop=True)
     stats = None
     if spec.has_activities:
@@ -357,33 +355,6 @@ def run_size(
     return row
 
 
-def machine() -> dict[str, str]:
-    """Cores, memory, CPU and library versions of this machine."""
-    import lightgbm
-    import numpy as np
-    import pandas as pd
-    import pyarrow
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return {
-        "cores": str(os.cpu_count()),
-        "memory": f"{mem:.1f} GiB",
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "lightgbm": lightgbm.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pyarrow.__version__,
-    }
-
-
 def peak_gib(r: dict) -> float:
     """Peak RSS of the scoring run (the process's own ru_maxrss, taken right after scoring)."""
     return r["peak_kib"] / 2**20
@@ -440,7 +411,7 @@ def inner_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         i, t = r["inner_s"], r["timings"]
-        acts = ("parse_timestamps", "encode_events", "activity_stats")
+        acts = ("parse_timestamps", "encode_events", "add_events_at")
         chunk = ("build_features", "predict_proba", "explain", "top_reasons")
         cells = [
             *(i.get(k, 0.0) for k in acts),
@@ -585,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"steps {json.dumps({k: round(v, 1) for k, v in row['timings'].items()})}",
                 flush=True,
             )
-    info = machine()
+    info = machine("lightgbm", "numpy", "pandas", "pyarrow")
     print()
     print(table(rows))
     print()
@@ -595,12 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(native_table(rows))
     if not args.no_append:
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        if not REPORT.exists():
-            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
-        with REPORT.open("a", encoding="utf-8") as fh:
-            fh.write(section(rows, info, trained, args))
-        print(f"\nappended to {REPORT.relative_to(REPO)}")
+        report = append_section(section(rows, info, trained, args))
+        print(f"\nappended to {report.relative_to(REPO)}")
     return 0
 
 

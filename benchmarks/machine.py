@@ -17,12 +17,24 @@ def machine(*packages: str) -> dict[str, str]:
     info = {
         "cores": str(os.cpu_count()),
         "memory": f"{mem:.1f} GiB",
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "python": platform.python_version(),
     }
     for name in packages:
         info[name] = importlib.import_module(name).__version__
     return info
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def machine_line(info: dict[str, str]) -> str:

@@ -9,7 +9,8 @@ columns keep the user's names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.config import Settings
-from leadscore.io import DataFileError, file_digest, read_table
+from leadscore.io import DataFileError, file_digest, iter_table_batches, read_table, table_columns
 
 TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
 OUTCOME_ROLES = ("meeting_at", "won_at", "lost_at", "amount", "meeting_flag", "won_flag")
@@ -27,6 +28,7 @@ TRUE_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f"})
 MAX_PROBLEMS_PER_KIND = 20
 ID_LIKE_UNIQUE_SHARE = 0.9
+LEAD_BATCH_ROWS = 250_000  # leads parsed at a time when streaming a leads file for scoring
 
 
 @dataclass(frozen=True)
@@ -341,33 +343,56 @@ def _read(
         return None
 
 
+def _read_outcomes(
+    settings: Settings, problems: list[Problem]
+) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """The separate outcomes file, parsed (first row per lead id), and its role columns."""
+    path = settings.data.outcomes
+    roles = {r: c for r, c in _role_map(settings, True).items() if r in (*OUTCOME_ROLES,)}
+    roles = {"lead_id": settings.columns.lead_id, **roles}
+    raw = _read(path, problems)
+    if raw is None:
+        return None, roles
+    file = str(path)
+    missing = _check_columns(raw, list(roles.values()), file)
+    if missing:
+        problems += missing
+        return None, roles
+    parsed, found = _parse_role_columns(raw, roles, file)
+    problems += found
+    problems += _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
+    return parsed, roles
+
+
+def _attach_outcomes(
+    leads: pd.DataFrame, parsed: pd.DataFrame, roles: dict[str, str], file: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Leads with their outcomes (by lead id), and outcomes dated before the lead's creation."""
+    problems: list[Problem] = []
+    if "created_at" in leads:
+        created = leads.drop_duplicates("lead_id").set_index("lead_id")["created_at"]
+        mine = parsed[parsed["lead_id"].isin(created.index).to_numpy(bool)]
+        with_created = mine.assign(created_at=mine["lead_id"].map(created))
+        for p in _outcome_order_problems(with_created.reset_index(drop=True), roles, file):
+            problems.append(replace(p, row=int(mine.index[p.row - 2]) + 2))
+    first = parsed.drop_duplicates("lead_id", keep="first")
+    merged = leads.merge(first, on="lead_id", how="left", validate="many_to_one")
+    merged.index = leads.index
+    return merged, problems
+
+
 def _merge_outcomes(
     leads: pd.DataFrame, settings: Settings, problems: list[Problem]
 ) -> pd.DataFrame | None:
     """Read the separate outcomes file and attach it to the leads by lead id."""
-    path = settings.data.outcomes
-    raw = _read(path, problems)
-    if raw is None:
+    parsed, roles = _read_outcomes(settings, problems)
+    if parsed is None:
         return None
-    file = str(path)
-    roles = {r: c for r, c in _role_map(settings, True).items() if r in (*OUTCOME_ROLES,)}
-    roles = {"lead_id": settings.columns.lead_id, **roles}
-    missing = _check_columns(raw, list(roles.values()), file)
-    if missing:
-        problems += missing
-        return None
-    parsed, found = _parse_role_columns(raw, roles, file)
-    problems += found
-    problems += _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
+    file = str(settings.data.outcomes)
     unknown = ~parsed["lead_id"].isin(leads["lead_id"]) & parsed["lead_id"].notna()
     problems += _problems_for(unknown, parsed["lead_id"], file, roles["lead_id"], "unknown lead id")
-    if "created_at" in leads:
-        created = leads.drop_duplicates("lead_id").set_index("lead_id")["created_at"]
-        with_created = parsed.assign(created_at=parsed["lead_id"].map(created))
-        problems += _outcome_order_problems(with_created, roles, file)
-    parsed = parsed.drop_duplicates("lead_id", keep="first")
-    merged = leads.merge(parsed, on="lead_id", how="left", validate="one_to_one")
-    merged.index = leads.index
+    merged, found = _attach_outcomes(leads, parsed, roles, file)
+    problems += found
     return merged
 
 
@@ -416,6 +441,42 @@ def _export_date(settings: Settings, leads: pd.DataFrame, acts: pd.DataFrame | N
     return max(stamps) if stamps else None
 
 
+def _lead_roles(settings: Settings, header: list[str], include_outcomes: bool) -> dict[str, str]:
+    """Role columns to read from the leads file (a file to score may lack the outcomes)."""
+    roles = _role_map(settings, include_outcomes and settings.data.outcomes is None)
+    if not include_outcomes:
+        roles.update({r: c for r, c in _role_map(settings, True).items() if c in header})
+    return roles
+
+
+def _attribute_column_problems(header: list[str], attributes: list[str], file: str):
+    """Attribute columns missing from the file, or named like a role."""
+    problems = [Problem(file, "missing column", c) for c in attributes if c not in header]
+    problems += [
+        Problem(file, "an attribute cannot have a role column's name; rename it", c)
+        for c in attributes
+        if c in ROLES
+    ]
+    return problems
+
+
+def _parse_leads(
+    raw: pd.DataFrame,
+    roles: dict[str, str],
+    categorical: list[str],
+    numeric: list[str],
+    settings: Settings,
+    file: str,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Leads rows in canonical form, and every problem in them except duplicate ids."""
+    parsed, problems = _parse_role_columns(raw, roles, file)
+    problems += _outcome_order_problems(parsed, roles, file)
+    attrs, found = _attribute_frame(
+        raw, categorical, numeric, settings.columns.missing_values, file, parsed["lead_id"]
+    )
+    return pd.concat([parsed, attrs], axis=1), problems + found
+
+
 def read_lead_data(
     settings: Settings,
     leads_path: Path | None = None,
@@ -441,37 +502,23 @@ def read_lead_data(
     raw = _read(path, problems)
     if raw is None:
         return None, problems
-    with_outcomes = include_outcomes and settings.data.outcomes is None
-    roles = _role_map(settings, with_outcomes)
-    if not include_outcomes:
-        roles.update({r: c for r, c in _role_map(settings, True).items() if c in raw.columns})
+    roles = _lead_roles(settings, list(raw.columns), include_outcomes)
     missing = _check_columns(raw, list(roles.values()), file)
     if missing:
         return None, problems + missing
-    parsed, found = _parse_role_columns(raw, roles, file)
-    problems += found + _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
-    problems += _outcome_order_problems(parsed, roles, file)
     used = set(_role_map(settings, True).values())
     categorical, numeric, notes = _infer_attributes(raw, settings, used, file)
-    problems += _check_columns(raw, categorical + numeric, file)
-    problems += [
-        Problem(file, "an attribute cannot have a role column's name; rename it", c)
-        for c in categorical + numeric
-        if c in ROLES
-    ]
+    problems += _attribute_column_problems(list(raw.columns), categorical + numeric, file)
     if any(p.message == "missing column" for p in problems):
         return None, problems
-    attrs, found = _attribute_frame(
-        raw, categorical, numeric, settings.columns.missing_values, file, parsed["lead_id"]
-    )
-    problems += found
-    leads = pd.concat([parsed, attrs], axis=1)
+    leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
+    problems += found + _duplicate_problems(leads["lead_id"], file, roles["lead_id"])
     if include_outcomes and settings.data.outcomes is not None:
         merged = _merge_outcomes(leads, settings, problems)
         if merged is None:
             return None, problems
         leads = merged
-    acts = _load_activities(settings, parsed["lead_id"], problems, strict_leads)
+    acts = _load_activities(settings, leads["lead_id"], problems, strict_leads)
     sources = {"leads": str(path)}
     for name in ("activities", "outcomes"):
         p = getattr(settings.data, name)
@@ -489,14 +536,18 @@ def read_lead_data(
     return data, problems
 
 
+def drop_leads(leads: pd.DataFrame, bad_ids: set[str]) -> pd.DataFrame:
+    """Leads without the given lead ids, nor rows without a lead id."""
+    keep = ~leads["lead_id"].isin(bad_ids) & leads["lead_id"].notna()
+    return leads[keep.to_numpy(bool)].reset_index(drop=True)
+
+
 def _drop_bad_rows(data: LeadData, problems: list[Problem]) -> LeadData:
     """Remove the leads a problem names (when the config allows dropping bad rows).
 
     Bad activity rows are already left out when the activities are read.
     """
-    bad_ids = {p.lead_id for p in problems if p.lead_id is not None}
-    keep = ~data.leads["lead_id"].isin(bad_ids) & data.leads["lead_id"].notna()
-    leads = data.leads[keep.to_numpy(bool)].reset_index(drop=True)
+    leads = drop_leads(data.leads, {p.lead_id for p in problems if p.lead_id is not None})
     acts = data.activities
     if acts is not None:
         acts = acts[acts["lead_id"].isin(leads["lead_id"])].reset_index(drop=True)
@@ -540,3 +591,95 @@ def load_lead_data(
 def input_digests(data: LeadData) -> dict[str, str]:
     """sha256 of each input file, for lineage."""
     return {name: file_digest(path) for name, path in data.sources.items()}
+
+
+class _SeenIds:
+    """Lead ids of earlier batches, as sorted 64-bit hashes (8 bytes a lead, not the strings)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def hashes(self, ids: pd.Series) -> np.ndarray:
+        return pd.util.hash_pandas_object(ids.astype("string"), index=False).to_numpy()
+
+    def seen_before(self, hashes: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(hashes), bool)
+        for part in self.parts:
+            pos = np.minimum(np.searchsorted(part, hashes), len(part) - 1)
+            found |= part[pos] == hashes
+        return found
+
+    def add(self, hashes: np.ndarray) -> None:
+        self.parts.append(np.sort(hashes))
+        if len(self.parts) > 8:
+            self.parts = [np.sort(np.concatenate(self.parts))]
+
+
+def _shift_rows(problems: list[Problem], offset: int) -> list[Problem]:
+    return [p if p.row is None else replace(p, row=p.row + offset) for p in problems]
+
+
+def iter_lead_batches(
+    settings: Settings,
+    leads_path: Path | None = None,
+    include_outcomes: bool = True,
+    batch_rows: int = LEAD_BATCH_ROWS,
+) -> Iterator[tuple[pd.DataFrame, list[Problem]]]:
+    """The leads file in canonical form, batch by batch, each batch with its problems.
+
+    The same parsing and checks as `read_lead_data` without holding the whole file: rows are
+    numbered from the start of the file, and a lead id already seen in an earlier batch is a
+    duplicate (ids are remembered as 64-bit hashes). The attribute columns must be configured,
+    since nothing can be inferred from part of a file. A separate outcomes file is read whole
+    and attached by lead id (its own problems come with the first batch; outcomes of leads not
+    in the file are not looked for). A file that cannot be read or lacks a column raises
+    `ContractError`.
+    """
+    path = Path(leads_path or settings.data.leads)
+    file = str(path)
+    cols = settings.columns
+    if cols.categorical is None and cols.numeric is None:
+        raise ValueError("reading leads in batches needs the attribute columns configured")
+    categorical, numeric = list(cols.categorical or []), list(cols.numeric or [])
+    try:
+        header = table_columns(path)
+    except pd.errors.EmptyDataError as exc:
+        raise ContractError([Problem(file, "the file is empty")]) from exc
+    except (DataFileError, OSError, ValueError) as exc:
+        message = "file not found" if not path.is_file() else f"cannot read: {exc}"
+        raise ContractError([Problem(file, message)]) from exc
+    roles = _lead_roles(settings, header, include_outcomes)
+    problems = [Problem(file, "missing column", c) for c in roles.values() if c not in header]
+    problems += _attribute_column_problems(header, categorical + numeric, file)
+    if problems:
+        raise ContractError(problems)
+    outcomes, outcome_roles, outcome_problems = None, {}, []
+    if include_outcomes and settings.data.outcomes is not None:
+        outcomes, outcome_roles = _read_outcomes(settings, outcome_problems)
+        if outcomes is None:
+            raise ContractError(outcome_problems)
+    needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric]))
+    seen, offset = _SeenIds(), 0
+    try:
+        for raw in iter_table_batches(path, needed, batch_rows):
+            raw = raw.reset_index(drop=True)
+            leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
+            ids = leads["lead_id"]
+            hashes = seen.hashes(ids)
+            dup = (ids.duplicated(keep="first") | seen.seen_before(hashes)) & ids.notna()
+            found += _problems_for(dup, ids, file, roles["lead_id"], "duplicate lead id", ids)
+            seen.add(hashes[ids.notna().to_numpy(bool)])
+            found = _shift_rows(found, offset)
+            if outcomes is not None:
+                leads, late = _attach_outcomes(
+                    leads, outcomes, outcome_roles, str(settings.data.outcomes)
+                )
+                found += late
+            if offset == 0:
+                found = outcome_problems + found
+            yield leads, found
+            offset += len(raw)
+        if offset == 0:
+            raise DataFileError(f"{path}: the file has a header but no rows")
+    except DataFileError as exc:
+        raise ContractError([Problem(file, str(exc).removeprefix(f"{path}: "))]) from exc

@@ -104,15 +104,10 @@ def to_seconds(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ActivityStats:
-    """Additive activity aggregates for a set of snapshots (combine batches with `combine`)."""
+    """Activity aggregates for a set of snapshots (the scorer adds event batches in place)."""
 
     counts: np.ndarray  # (snapshots, types + 1, windows + 1) int32; last type = all types
     last_seconds: np.ndarray  # (snapshots,) int64; -1 where the lead had no activity before
-
-    def combine(self, other: ActivityStats) -> ActivityStats:
-        return ActivityStats(
-            self.counts + other.counts, np.maximum(self.last_seconds, other.last_seconds)
-        )
 
 
 def empty_stats(n_snapshots: int, spec: FeatureSpec) -> ActivityStats:
@@ -200,28 +195,47 @@ def _stats_at_one_time(
     event_seconds: np.ndarray,
     spec: FeatureSpec,
 ) -> ActivityStats:
-    """Same counts as the general path, by bincount: O(events), no sort (scoring fast path)."""
-    n_snap, n_types = len(snap_lead), len(spec.activity_types) + 1
+    """Same counts as the general path, without sorting: O(events) (the scoring fast path)."""
+    n_snap = len(snap_lead)
     row_of_lead = np.full(int(max(snap_lead.max(), event_lead.max())) + 1, -1, np.int64)
     row_of_lead[snap_lead] = np.arange(n_snap)
-    before = event_seconds < t
-    row = row_of_lead[event_lead[before]]
-    known = row >= 0
-    row, age = row[known], (t - event_seconds[before])[known]
-    kind = np.where(event_type < 0, n_types - 1, event_type)[before][known]
     stats = empty_stats(n_snap, spec)
+    add_events_at(stats, t, row_of_lead[event_lead], event_type, event_seconds, spec)
+    return stats
+
+
+def add_events_at(
+    stats: ActivityStats,
+    t: int,
+    event_row: np.ndarray,
+    event_type: np.ndarray,
+    event_seconds: np.ndarray,
+    spec: FeatureSpec,
+) -> None:
+    """Add events to aggregates taken at one time `t`, in place (the scorer's event stream).
+
+    `event_row` is the stats row (snapshot) of each event, -1 for events of no snapshot; only
+    events strictly before `t` count. Work is proportional to the events, not to the rows, so
+    an event log can be folded in in small batches.
+    """
+    n_types, n_slots = len(spec.activity_types) + 1, len(spec.windows_days) + 1
+    use = (event_seconds < t) & (event_row >= 0)
+    row = event_row[use].astype(np.int64)
+    seconds = event_seconds[use].astype(np.int64)
+    kind = np.where(event_type < 0, n_types - 1, event_type)[use].astype(np.int64)
+    age = t - seconds
+    if not stats.counts.flags.c_contiguous:
+        raise ValueError("activity counts must be one contiguous array to be added to in place")
+    flat = stats.counts.reshape(-1)  # a view, so the additions land in `stats`
+    one = np.ones(1, stats.counts.dtype)[0]
+    typed = kind < n_types - 1
     limits = [w * SECONDS_PER_DAY for w in spec.windows_days] + [np.iinfo(np.int64).max]
-    size = n_snap * n_types
     for j, limit in enumerate(limits):
         inside = age <= limit
-        typed = np.bincount(row[inside] * n_types + kind[inside], minlength=size)
-        typed = typed.reshape(n_snap, n_types)
-        stats.counts[:, :-1, j] = typed[:, :-1]
-        stats.counts[:, -1, j] = typed.sum(axis=1)
-    last = np.full(n_snap, -1, np.int64)
-    np.maximum.at(last, row, t - age)
-    stats.last_seconds[:] = last
-    return stats
+        some = inside & typed
+        np.add.at(flat, (row[some] * n_types + kind[some]) * n_slots + j, one)
+        np.add.at(flat, (row[inside] * n_types + n_types - 1) * n_slots + j, one)
+    np.maximum.at(stats.last_seconds, row, seconds)
 
 
 def activity_frame(

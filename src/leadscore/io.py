@@ -177,7 +177,11 @@ def write_table(frame: pd.DataFrame, target: str | Path) -> Path:
 def iter_table_batches(
     path: str | Path, columns: list[str], batch_rows: int = 1_000_000
 ) -> Iterator[pd.DataFrame]:
-    """Stream a CSV or Parquet file in batches of about `batch_rows` rows (CSV values as text)."""
+    """Stream a CSV or Parquet file in batches of about `batch_rows` rows (CSV values as text).
+
+    Raises `DataFileError` naming the file when it is missing, lacks a column or cannot be
+    parsed. CSV files Arrow cannot decode (not UTF-8) are read on through pandas instead.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
@@ -188,10 +192,23 @@ def iter_table_batches(
     missing = [c for c in columns if c not in table_columns(path)]
     if missing:
         raise DataFileError(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
+    done = 0
+    try:
+        for frame in _iter_csv_arrow(path, columns, batch_rows):
+            yield frame
+            done += len(frame)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" not in str(exc).upper().replace("-", ""):
+            raise DataFileError(f"{path}: cannot read: {exc}") from exc
+        yield from _iter_csv_pandas(path, columns, batch_rows, skip=done)
+
+
+def _iter_csv_arrow(path: Path, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
     options = pacsv.ConvertOptions(
         include_columns=columns,
         column_types={c: pa.string() for c in columns},
         strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
     )
     reader = pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(block_size=CSV_STREAM_BLOCK), convert_options=options
@@ -208,3 +225,21 @@ def iter_table_batches(
             pool.release_unused()  # hand freed batches back to the system between batches
     if pending:
         yield pa.Table.from_batches(pending).to_pandas()
+
+
+def _iter_csv_pandas(
+    path: Path, columns: list[str], batch_rows: int, skip: int
+) -> Iterator[pd.DataFrame]:
+    """The rows after the first `skip`, through pandas with undecodable bytes replaced."""
+    chunks = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        usecols=columns,
+        encoding_errors="replace",
+        skiprows=range(1, skip + 1),
+        chunksize=batch_rows,
+    )
+    for chunk in chunks:
+        yield chunk[columns].reset_index(drop=True)

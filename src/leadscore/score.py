@@ -23,12 +23,19 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.contract import ContractError, LeadData, Problem, load_lead_data, parse_timestamps
+from leadscore.contract import (
+    LEAD_BATCH_ROWS,
+    ContractError,
+    Problem,
+    drop_leads,
+    iter_lead_batches,
+    parse_timestamps,
+)
 from leadscore.drift import probability_to_score, psi_table
 from leadscore.features import (
     ActivityStats,
     FeatureSpec,
-    activity_stats,
+    add_events_at,
     build_features,
     empty_stats,
     encode_events,
@@ -43,11 +50,12 @@ SCORES_CSV = "scores.csv"
 PREVIOUS_SCORES = "previous_scores.parquet"
 MANIFEST = "manifest.json"
 TREND_POINTS = 5
-EVENT_BATCH_ROWS = 2_000_000
+EVENT_BATCH_ROWS = 500_000
 DRIFT_SAMPLE_ROWS = 100_000
 REPORT_MAX_ROWS = 50_000
 DRIFT_WARNINGS_SHOWN = 5
 MAX_EVENT_PROBLEMS = 1_000
+MAX_LEAD_PROBLEMS = 1_000
 
 
 class ScoringError(ValueError):
@@ -145,12 +153,12 @@ def stream_activity_stats(
 ) -> tuple[ActivityStats, int]:
     """Fold the event log, batch by batch, into aggregates at `as_of` for the leads in the index.
 
-    Events of other leads are ignored; an unparseable timestamp or a missing type is a contract
-    problem naming the row.
+    Each batch is added into one set of aggregates in place, so memory is one batch plus the
+    aggregates. Events of other leads are ignored; an unparseable timestamp or a missing type is
+    a contract problem naming the row.
     """
     ac = settings.activity_columns
     stats = empty_stats(len(lead_index), spec)
-    snap_lead = np.arange(len(lead_index))
     t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
     problems: list[Problem] = []
     offset, n_events, n_bad = 0, 0, 0
@@ -176,12 +184,9 @@ def stream_activity_stats(
                 "activity_type": raw[ac.type].astype("string").str.strip(),
             }
         )[~bad]
-        ev_lead, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
-        n_events += len(ev_lead)
-        batch = activity_stats(
-            snap_lead, np.full(len(snap_lead), t), ev_lead, ev_type, ev_seconds, spec
-        )
-        stats = stats.combine(batch)
+        ev_row, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
+        n_events += len(ev_row)
+        add_events_at(stats, t, ev_row, ev_type, ev_seconds, spec)
         offset += len(raw)
     if problems:
         if n_bad > len(problems):
@@ -194,36 +199,83 @@ def _slice_stats(stats: ActivityStats, rows: slice) -> ActivityStats:
     return ActivityStats(stats.counts[rows], stats.last_seconds[rows])
 
 
-def read_leads_for_scoring(
-    settings: Settings, spec: FeatureSpec, leads_path: Path | None
-) -> LeadData:
-    """Leads to score, with the model's attribute columns; outcome columns are optional."""
+def scoring_settings(settings: Settings, spec: FeatureSpec) -> Settings:
+    """Settings that read a leads file with exactly the model's attribute columns."""
     columns = settings.columns.model_copy(
         update={"categorical": list(spec.categorical), "numeric": list(spec.numeric)}
     )
-    scoring_settings = settings.model_copy(
+    return settings.model_copy(
         update={
             "columns": columns,
             "data": settings.data.model_copy(update={"activities": None}),
         }
     )
-    with_outcomes = leads_path is None and settings.data.outcomes is not None
-    return load_lead_data(scoring_settings, leads_path=leads_path, include_outcomes=with_outcomes)
 
 
-def with_stored_feedback(data: LeadData, settings: Settings, log) -> LeadData:
-    """Outcomes sales reported (feedback store) written onto the leads, so a lead that sales
-    already met, won, lost or disqualified is not scored as open."""
-    import dataclasses
+@dataclass
+class OpenLeads:
+    """The leads open at the as-of date (one scoring snapshot each) and what was left out."""
 
+    snaps: pd.DataFrame
+    n_skipped: int
+    n_dropped: int
+    n_feedback: int
+    sources: dict[str, str]
+
+
+def read_open_leads(
+    settings: Settings,
+    spec: FeatureSpec,
+    as_of: pd.Timestamp,
+    leads_path: Path | None = None,
+    batch_rows: int = LEAD_BATCH_ROWS,
+) -> OpenLeads:
+    """Stream the leads file in batches and keep only the leads open at `as_of`.
+
+    Each batch goes through the data contract and gets the outcomes sales reported (feedback
+    store) written on, so a lead sales already met, won, lost or disqualified is not scored.
+    Memory holds one batch plus the open leads, never the whole file. Problems are collected
+    over the whole file and raised together (`ContractError`), unless the config says to drop
+    bad rows.
+    """
     from leadscore.feedback import apply_feedback, read_store
 
+    with_outcomes = leads_path is None and settings.data.outcomes is not None
     history = read_store(settings.data.feedback)
-    if history.empty:
-        return data
-    leads, counts = apply_feedback(data.leads, history)
-    log(f"sales feedback: {counts.applied:,} outcome(s) taken into account")
-    return dataclasses.replace(data, leads=leads)
+    drop = settings.validation.drop_invalid_rows
+    parts: list[pd.DataFrame] = []
+    problems: list[Problem] = []
+    bad_ids: set[str] = set()
+    n_skipped = n_dropped = n_feedback = n_bad = 0
+    batches = iter_lead_batches(
+        scoring_settings(settings, spec), leads_path, with_outcomes, batch_rows
+    )
+    for leads, found in batches:
+        n_bad += len(found)
+        problems += found[: max(0, MAX_LEAD_PROBLEMS - len(problems))]
+        if found and not drop:
+            continue  # keep reading to report every problem, but hold no more rows
+        if drop:
+            bad_ids.update(p.lead_id for p in found if p.lead_id is not None)
+            kept = drop_leads(leads, bad_ids)
+            n_dropped += len(leads) - len(kept)
+            leads = kept
+        if not history.empty:
+            leads, counts = apply_feedback(leads, history)
+            n_feedback += counts.applied
+        snaps, skipped = scoring_snapshots(leads, as_of)
+        n_skipped += skipped
+        parts.append(snaps)
+    if problems and not drop:
+        if n_bad > len(problems):
+            path = leads_path or settings.data.leads
+            problems.append(Problem(str(path), f"{n_bad - len(problems):,} more problems"))
+        raise ContractError(problems)
+    sources = {"leads": str(leads_path or settings.data.leads)}
+    if with_outcomes:
+        sources["outcomes"] = str(settings.data.outcomes)
+    snaps = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return OpenLeads(snaps, n_skipped, n_dropped, n_feedback, sources)
 
 
 def score_chunk(
@@ -312,11 +364,13 @@ def run_scoring(
     spec = bundle.spec
     timings["load_model"] = time.perf_counter() - clock
 
-    data = with_stored_feedback(read_leads_for_scoring(settings, spec, leads_path), settings, log)
-    snaps, n_skipped = scoring_snapshots(data, as_of)
-    sources = data.sources
-    del data  # all leads are no longer needed, only the open ones: free them before the events
+    opened = read_open_leads(settings, spec, as_of, leads_path, LEAD_BATCH_ROWS)
+    snaps, n_skipped, sources = opened.snaps, opened.n_skipped, opened.sources
     pa.default_memory_pool().release_unused()
+    if opened.n_feedback:
+        log(f"sales feedback: {opened.n_feedback:,} outcome(s) taken into account")
+    if opened.n_dropped:
+        log(f"[yellow]warning[/]: {opened.n_dropped:,} lead row(s) with problems left out")
     log(f"{len(snaps):,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
     timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
 

@@ -198,9 +198,8 @@ def build_examples(data: LeadData, settings: Settings, spec: FeatureSpec | None 
     return Examples(frame, spec, settings.targets, data.export_date)
 
 
-def scoring_snapshots(data: LeadData, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int]:
+def scoring_snapshots(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int]:
     """One snapshot per lead open at `as_of`, and the number of leads skipped as not open."""
-    leads = data.leads
     if "created_at" in leads:
         open_mask = is_open_at(leads, as_of).to_numpy(bool)
     else:

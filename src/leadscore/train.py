@@ -304,7 +304,7 @@ def reference_rows(data: LeadData, settings: Settings, spec: FeatureSpec) -> pd.
     """
     leads = data.leads
     if settings.has_time and data.export_date is not None:
-        snaps, _ = scoring_snapshots(data, data.export_date)
+        snaps, _ = scoring_snapshots(leads, data.export_date)
         if len(snaps) == 0:
             snaps = leads.assign(snapshot_at=data.export_date)
     else:

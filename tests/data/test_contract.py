@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from leadscore.config import ConfigError, load_config, settings_from_dict
-from leadscore.contract import ContractError, check_data, load_lead_data
+from leadscore.contract import ContractError, check_data, iter_lead_batches, load_lead_data
 
 LEADS = """lead_id,created_at,industry,employees,meeting_at,won_at,lost_at
 L1,2025-01-01,software,100,2025-01-20,2025-03-01,
@@ -204,3 +205,72 @@ def test_config_errors_name_key_and_file(tmp_path, yaml_text, expected):
 def test_shipped_sample_config_loads():
     settings = load_config(Path(__file__).parents[2] / "configs" / "sample.yaml")
     assert settings.targets == ("meeting", "won")
+
+
+# --- reading the leads file in batches (the scorer) -------------------------------------------
+
+MANY_LEADS = "lead_id,created_at,industry,employees\n" + "".join(
+    f"L{i},2025-01-{1 + i % 28:02d},{'software' if i % 3 else 'retail'},{10 * i}\n"
+    for i in range(40)
+)
+
+
+@pytest.fixture
+def small_csv_blocks(monkeypatch):
+    """Arrow's CSV stream in 128-byte blocks, so a small file comes in many batches."""
+    monkeypatch.setattr("leadscore.io.CSV_STREAM_BLOCK", 128)
+
+
+def batched_settings(tmp_path: Path, leads: str, **extra):
+    raw = {
+        "data": {"leads": str(write(tmp_path, "leads.csv", leads))},
+        "columns": {"categorical": ["industry"], "numeric": ["employees"]},
+        **extra,
+    }
+    return settings_from_dict(raw)
+
+
+def test_leads_read_in_batches_equal_the_whole_file(tmp_path, small_csv_blocks):
+    settings = batched_settings(tmp_path, MANY_LEADS)
+    batches = list(iter_lead_batches(settings, include_outcomes=False, batch_rows=5))
+    assert len(batches) > 3
+    assert all(not found for _, found in batches)
+    joined = pd.concat([leads for leads, _ in batches], ignore_index=True)
+    whole = load_lead_data(settings, include_outcomes=False).leads
+    pd.testing.assert_frame_equal(joined[whole.columns], whole, check_dtype=False)
+
+
+def test_batched_problems_name_rows_of_the_whole_file(tmp_path, small_csv_blocks):
+    lines = MANY_LEADS.splitlines(keepends=True)
+    lines[31] = lines[31].replace(",300\n", ",lots\n")  # lead L30, file row 32
+    lines.append("L3,2025-02-01,retail,5\n")  # L3 again, in a later batch: file row 42
+    settings = batched_settings(tmp_path, "".join(lines))
+    batches = iter_lead_batches(settings, include_outcomes=False, batch_rows=5)
+    found = [p for _, batch in batches for p in batch]
+    text = " | ".join(str(p) for p in found)
+    assert len(found) == 2, text
+    assert "column 'employees', row 32: unparseable number (value: 'lots')" in text
+    assert "column 'lead_id', row 42: duplicate lead id (value: 'L3')" in text
+    assert {p.lead_id for p in found} == {"L30", "L3"}
+
+
+def test_batched_outcomes_file_is_attached(tmp_path, small_csv_blocks):
+    outcomes = "lead_id,meeting_at,won_at\nL35,2025-03-01,\nL2,2025-02-01,2025-03-01\n"
+    settings = batched_settings(
+        tmp_path,
+        MANY_LEADS,
+        data={
+            "leads": str(write(tmp_path, "leads.csv", MANY_LEADS)),
+            "outcomes": str(write(tmp_path, "outcomes.csv", outcomes)),
+        },
+    )
+    joined = pd.concat([b for b, _ in iter_lead_batches(settings, batch_rows=5)])
+    met = joined.loc[joined["meeting_at"].notna(), "lead_id"]
+    assert sorted(met) == ["L2", "L35"]
+    assert joined.loc[joined["won_at"].notna(), "lead_id"].tolist() == ["L2"]
+
+
+def test_batched_reading_names_a_missing_column_before_reading(tmp_path):
+    settings = batched_settings(tmp_path, MANY_LEADS.replace("employees", "staff"))
+    with pytest.raises(ContractError, match="leads.csv, column 'employees': missing column"):
+        next(iter_lead_batches(settings, include_outcomes=False))

@@ -75,6 +75,17 @@ def test_rerun_gives_identical_scores_parquet(trained, tmp_path):
     assert (tmp_path / "scores.parquet").read_bytes() == first
 
 
+def test_streaming_in_small_batches_gives_the_same_scores(trained, tmp_path, monkeypatch):
+    run_scoring(trained, AS_OF, tmp_path / "whole")
+    monkeypatch.setattr("leadscore.io.CSV_STREAM_BLOCK", 16 << 10)
+    monkeypatch.setattr("leadscore.score.LEAD_BATCH_ROWS", 200)
+    monkeypatch.setattr("leadscore.score.EVENT_BATCH_ROWS", 1_000)
+    run_scoring(trained, AS_OF, tmp_path / "batched")
+    whole, batched = scores_of(tmp_path / "whole"), scores_of(tmp_path / "batched")
+    assert len(whole) > 200
+    pd.testing.assert_frame_equal(whole, batched)
+
+
 def test_trend_against_previous_run(trained, tmp_path):
     run_scoring(trained, AS_OF, tmp_path)
     before = scores_of(tmp_path).set_index("lead_id")["score"]

@@ -232,7 +232,7 @@ def test_scoring_snapshot_only_for_open_leads():
             {"lead_id": "future", "created_at": "2025-09-01"},
         ]
     )
-    snaps, skipped = scoring_snapshots(data, pd.Timestamp("2025-08-01"))
+    snaps, skipped = scoring_snapshots(data.leads, pd.Timestamp("2025-08-01"))
     assert snaps["lead_id"].tolist() == ["open"]
     assert skipped == 3
 
@@ -256,6 +256,26 @@ def test_scoring_fast_path_matches_general_path():
     assert fast.counts.sum() > 0
 
 
+def test_events_added_in_batches_match_one_pass():
+    from leadscore.features import add_events_at, empty_stats
+
+    rng = np.random.default_rng(4)
+    spec = FeatureSpec((), (), ("a", "b"), (7, 30), True, True)
+    n_rows, n_events, t = 50, 2000, 1_700_000_000
+    event_row = rng.integers(-1, n_rows, n_events)  # -1: an event of a lead not scored
+    event_type = rng.integers(-1, 2, n_events)
+    event_seconds = t - rng.integers(-5 * 86400, 60 * 86400, n_events)
+    whole = empty_stats(n_rows, spec)
+    add_events_at(whole, t, event_row, event_type, event_seconds, spec)
+    batched = empty_stats(n_rows, spec)
+    for part in np.array_split(np.arange(n_events), 7):
+        add_events_at(batched, t, event_row[part], event_type[part], event_seconds[part], spec)
+    np.testing.assert_array_equal(whole.counts, batched.counts)
+    np.testing.assert_array_equal(whole.last_seconds, batched.last_seconds)
+    future_or_unscored = (event_seconds >= t) | (event_row < 0)
+    assert whole.counts[:, -1, -1].sum() == (~future_or_unscored).sum()
+
+
 def test_scoring_without_timestamps_skips_leads_already_converted():
     leads = pd.DataFrame(
         {
@@ -265,6 +285,6 @@ def test_scoring_without_timestamps_skips_leads_already_converted():
         }
     )
     data = LeadData(leads, None, ("industry",), (), None)
-    snaps, skipped = scoring_snapshots(data, pd.Timestamp("2026-01-01"))
+    snaps, skipped = scoring_snapshots(data.leads, pd.Timestamp("2026-01-01"))
     assert snaps["lead_id"].tolist() == ["b", "c"]
     assert skipped == 1
