@@ -272,5 +272,5 @@ def test_batched_outcomes_file_is_attached(tmp_path, small_csv_blocks):
 
 def test_batched_reading_names_a_missing_column_before_reading(tmp_path):
     settings = batched_settings(tmp_path, MANY_LEADS.replace("employees", "staff"))
-    with pytest.raises(ContractError, match="leads.csv, column 'employees': missing column"):
+    with pytest.raises(ContractError, match=r"leads\.csv, column 'employees': missing column"):
         next(iter_lead_batches(settings, include_outcomes=False))
