@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from leadscore.features import (
 from leadscore.io import atomic_path, file_digest, iter_table_batches, write_text
 from leadscore.model import LeadScoreModel
 from leadscore.snapshots import scoring_snapshots
+from leadscore.spill import BucketFiles, group_buckets, spill_events, spill_leads
 
 SCORES_PARQUET = "scores.parquet"
 SCORES_CSV = "scores.csv"
@@ -148,20 +150,15 @@ def expected_values(
     return np.round(p_won * amount, 2)
 
 
-def stream_activity_stats(
-    path: Path, settings: Settings, lead_index: pd.Index, as_of: pd.Timestamp, spec: FeatureSpec
-) -> tuple[ActivityStats, int]:
-    """Fold the event log, batch by batch, into aggregates at `as_of` for the leads in the index.
+def iter_events(path: Path, settings: Settings) -> Iterator[pd.DataFrame]:
+    """Stream the event log as frames of (lead_id, occurred_at, activity_type).
 
-    Each batch is added into one set of aggregates in place, so memory is one batch plus the
-    aggregates. Events of other leads are ignored; an unparseable timestamp or a missing type is
-    a contract problem naming the row.
+    An unparseable timestamp or a missing type is a contract problem naming the row; bad rows
+    are left out of the batches and all problems raised together at the end of the file.
     """
     ac = settings.activity_columns
-    stats = empty_stats(len(lead_index), spec)
-    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
     problems: list[Problem] = []
-    offset, n_events, n_bad = 0, 0, 0
+    offset, n_bad = 0, 0
     for raw in iter_table_batches(path, [ac.lead_id, ac.occurred_at, ac.type], EVENT_BATCH_ROWS):
         when = parse_timestamps(raw[ac.occurred_at])
         bad = (when.isna() | raw[ac.type].isna()).to_numpy(bool)
@@ -177,26 +174,85 @@ def stream_activity_stats(
                     None if pd.isna(value) else value,
                 )
             )
-        frame = pd.DataFrame(
-            {
-                "lead_id": raw[ac.lead_id].astype("string").str.strip(),
-                "occurred_at": when,
-                "activity_type": raw[ac.type].astype("string").str.strip(),
-            }
-        )[~bad]
-        ev_row, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
-        n_events += len(ev_row)
-        add_events_at(stats, t, ev_row, ev_type, ev_seconds, spec)
         offset += len(raw)
+        if not problems:
+            yield pd.DataFrame(
+                {
+                    "lead_id": raw[ac.lead_id].astype("string").str.strip(),
+                    "occurred_at": when,
+                    "activity_type": raw[ac.type].astype("string").str.strip(),
+                }
+            )[~bad]
     if problems:
         if n_bad > len(problems):
             problems.append(Problem(str(path), f"{n_bad - len(problems):,} more bad rows"))
         raise ContractError(problems)
+
+
+def stream_activity_stats(
+    path: Path, settings: Settings, lead_index: pd.Index, as_of: pd.Timestamp, spec: FeatureSpec
+) -> tuple[ActivityStats, int]:
+    """Fold the event log, batch by batch, into aggregates at `as_of` for the leads in the index
+    (events of other leads are ignored); also return the number of events of those leads."""
+    stats = empty_stats(len(lead_index), spec)
+    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
+    n_events = 0
+    for frame in iter_events(path, settings):
+        ev_row, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
+        n_events += len(ev_row)
+        add_events_at(stats, t, ev_row, ev_type, ev_seconds, spec)
     return stats, n_events
 
 
-def _slice_stats(stats: ActivityStats, rows: slice) -> ActivityStats:
-    return ActivityStats(stats.counts[rows], stats.last_seconds[rows])
+def part_activity_stats(
+    events: BucketFiles, buckets: list[int], lead_index: pd.Index, t: int, spec: FeatureSpec
+) -> ActivityStats:
+    """Aggregates at `t` for one part's leads, from the events spilled into its buckets."""
+    stats = empty_stats(len(lead_index), spec)
+    for ev in events.iter_batches(buckets, EVENT_BATCH_ROWS):
+        rows = lead_index.get_indexer(ev["lead_id"])
+        kinds = ev["type_code"].to_numpy(np.int64)
+        add_events_at(stats, t, rows, kinds, ev["seconds"].to_numpy(np.int64), spec)
+    return stats
+
+
+def iter_parts(
+    leads: BucketFiles,
+    events: BucketFiles | None,
+    part_size: int,
+    t: int,
+    spec: FeatureSpec,
+) -> Iterator[tuple[pd.DataFrame, ActivityStats | None]]:
+    """Each part's open leads and their activity aggregates, one part in memory at a time."""
+    for buckets in group_buckets(leads.counts, part_size):
+        snaps = leads.read(buckets)
+        stats = None
+        if spec.has_activities:
+            index = pd.Index(snaps["lead_id"])
+            stats = (
+                part_activity_stats(events, buckets, index, t, spec)
+                if events is not None
+                else empty_stats(len(snaps), spec)
+            )
+        yield snaps, stats
+
+
+def _chunks(
+    parts: Iterable[tuple[pd.DataFrame, ActivityStats | None]], size: int
+) -> Iterator[tuple[int, pd.DataFrame, ActivityStats | None]]:
+    """Chunks of at most `size` leads over all parts, each with its first row's number."""
+    done = 0
+    for snaps, stats in parts:
+        for start in range(0, len(snaps), size):
+            rows = slice(start, min(start + size, len(snaps)))
+            part = snaps.iloc[rows].reset_index(drop=True)
+            part_stats = (
+                ActivityStats(stats.counts[rows], stats.last_seconds[rows])
+                if stats is not None
+                else None
+            )
+            yield done + start, part, part_stats
+        done += len(snaps)
 
 
 def scoring_settings(settings: Settings, spec: FeatureSpec) -> Settings:
@@ -213,69 +269,75 @@ def scoring_settings(settings: Settings, spec: FeatureSpec) -> Settings:
 
 
 @dataclass
-class OpenLeads:
-    """The leads open at the as-of date (one scoring snapshot each) and what was left out."""
+class LeadTally:
+    """What reading the leads file left out, counted while it streams."""
 
-    snaps: pd.DataFrame
-    n_skipped: int
-    n_dropped: int
-    n_feedback: int
-    sources: dict[str, str]
+    n_skipped: int = 0  # not open at the as-of date
+    n_dropped: int = 0  # rows with problems, when the config drops them
+    n_feedback: int = 0  # sales feedback outcomes applied
+
+    def sources(self, settings: Settings, leads_path: Path | None) -> dict[str, str]:
+        out = {"leads": str(leads_path or settings.data.leads)}
+        if leads_path is None and settings.data.outcomes is not None:
+            out["outcomes"] = str(settings.data.outcomes)
+        return out
 
 
-def read_open_leads(
+def iter_open_leads(
     settings: Settings,
     spec: FeatureSpec,
     as_of: pd.Timestamp,
-    leads_path: Path | None = None,
+    leads_path: Path | None,
+    tally: LeadTally,
     batch_rows: int = LEAD_BATCH_ROWS,
-) -> OpenLeads:
-    """Stream the leads file in batches and keep only the leads open at `as_of`.
+) -> Iterator[pd.DataFrame]:
+    """Stream the leads file in batches; yield each batch's leads open at `as_of` (snapshots).
 
     Each batch goes through the data contract and gets the outcomes sales reported (feedback
     store) written on, so a lead sales already met, won, lost or disqualified is not scored.
-    Memory holds one batch plus the open leads, never the whole file. Problems are collected
-    over the whole file and raised together (`ContractError`), unless the config says to drop
-    bad rows.
+    Problems are collected over the whole file and raised together at its end
+    (`ContractError`), unless the config says to drop bad rows; `tally` counts what was left out.
     """
     from leadscore.feedback import apply_feedback, read_store
 
     with_outcomes = leads_path is None and settings.data.outcomes is not None
     history = read_store(settings.data.feedback)
     drop = settings.validation.drop_invalid_rows
-    parts: list[pd.DataFrame] = []
     problems: list[Problem] = []
     bad_ids: set[str] = set()
-    n_skipped = n_dropped = n_feedback = n_bad = 0
+    n_bad = 0
     batches = iter_lead_batches(
         scoring_settings(settings, spec), leads_path, with_outcomes, batch_rows
     )
     for leads, found in batches:
         n_bad += len(found)
         problems += found[: max(0, MAX_LEAD_PROBLEMS - len(problems))]
-        if found and not drop:
-            continue  # keep reading to report every problem, but hold no more rows
+        if problems and not drop:
+            continue  # keep reading to report every problem, but pass no more rows on
         if drop:
             bad_ids.update(p.lead_id for p in found if p.lead_id is not None)
             kept = drop_leads(leads, bad_ids)
-            n_dropped += len(leads) - len(kept)
+            tally.n_dropped += len(leads) - len(kept)
             leads = kept
         if not history.empty:
             leads, counts = apply_feedback(leads, history)
-            n_feedback += counts.applied
+            tally.n_feedback += counts.applied
         snaps, skipped = scoring_snapshots(leads, as_of)
-        n_skipped += skipped
-        parts.append(snaps)
+        tally.n_skipped += skipped
+        yield snaps
     if problems and not drop:
         if n_bad > len(problems):
             path = leads_path or settings.data.leads
             problems.append(Problem(str(path), f"{n_bad - len(problems):,} more problems"))
         raise ContractError(problems)
-    sources = {"leads": str(leads_path or settings.data.leads)}
-    if with_outcomes:
-        sources["outcomes"] = str(settings.data.outcomes)
-    snaps = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    return OpenLeads(snaps, n_skipped, n_dropped, n_feedback, sources)
+
+
+def read_open_leads(
+    settings: Settings, spec: FeatureSpec, as_of: pd.Timestamp, leads_path: Path | None = None
+) -> pd.DataFrame:
+    """All leads open at `as_of`, in one frame (for small files and benchmarks)."""
+    parts = list(iter_open_leads(settings, spec, as_of, leads_path, LeadTally()))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def score_chunk(
@@ -364,33 +426,41 @@ def run_scoring(
     spec = bundle.spec
     timings["load_model"] = time.perf_counter() - clock
 
-    opened = read_open_leads(settings, spec, as_of, leads_path, LEAD_BATCH_ROWS)
-    snaps, n_skipped, sources = opened.snaps, opened.n_skipped, opened.sources
-    pa.default_memory_pool().release_unused()
-    if opened.n_feedback:
-        log(f"sales feedback: {opened.n_feedback:,} outcome(s) taken into account")
-    if opened.n_dropped:
-        log(f"[yellow]warning[/]: {opened.n_dropped:,} lead row(s) with problems left out")
-    log(f"{len(snaps):,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
-    timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
-
     acts_path = activities_path or (settings.data.activities if leads_path is None else None)
-    stats, n_events = None, 0
-    if spec.has_activities:
-        lead_index = pd.Index(snaps["lead_id"])
-        if acts_path is not None:
-            stats, n_events = stream_activity_stats(acts_path, settings, lead_index, as_of, spec)
-        else:
-            stats = empty_stats(len(snaps), spec)
-        log(f"{n_events:,} activities folded into features")
-    timings["activities"] = time.perf_counter() - clock - sum(timings.values())
+    tally = LeadTally()
+    sources = tally.sources(settings, leads_path)
+    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spill-") as spill_dir:
+        batches = iter_open_leads(settings, spec, as_of, leads_path, tally, LEAD_BATCH_ROWS)
+        leads, open_hashes = spill_leads(batches, Path(spill_dir))
+        n_open, n_skipped = int(leads.counts.sum()), tally.n_skipped
+        if tally.n_feedback:
+            log(f"sales feedback: {tally.n_feedback:,} outcome(s) taken into account")
+        if tally.n_dropped:
+            log(f"[yellow]warning[/]: {tally.n_dropped:,} lead row(s) with problems left out")
+        log(f"{n_open:,} open leads at {as_of:%Y-%m-%d} ({n_skipped:,} skipped: not open)")
+        if n_open == 0:
+            raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
+        timings["read_leads"] = time.perf_counter() - clock - sum(timings.values())
 
-    previous = _previous_scores(out_dir, as_of)
-    with chunk_progress(console, len(snaps)) as advance:
-        run = _score_in_chunks(
-            bundle, snaps, stats, settings, as_of, ref, previous, out_dir, advance
-        )
-    timings["score_explain"] = time.perf_counter() - clock - sum(timings.values())
+        events, n_events = None, 0
+        if spec.has_activities and acts_path is not None:
+            batches = iter_events(acts_path, settings)
+            events, n_events = spill_events(
+                batches, open_hashes, spec.activity_types, t, Path(spill_dir)
+            )
+            log(f"{n_events:,} activities of open leads before {as_of:%Y-%m-%d} kept")
+        del open_hashes
+        pa.default_memory_pool().release_unused()
+        timings["activities"] = time.perf_counter() - clock - sum(timings.values())
+
+        previous = _previous_scores(out_dir, as_of)
+        parts = iter_parts(leads, events, settings.score.part_size, t, spec)
+        with chunk_progress(console, n_open) as advance:
+            run = _score_in_chunks(
+                bundle, parts, n_open, settings, as_of, ref, previous, out_dir, advance
+            )
+        timings["score_explain"] = time.perf_counter() - clock - sum(timings.values())
 
     drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
     threshold = settings.score.psi_threshold
@@ -407,13 +477,13 @@ def run_scoring(
             f"(see drift_psi.csv in the MLflow scoring run)"
         )
 
-    meta = _report_meta(settings, ref, as_of, len(snaps), n_skipped, run)
+    meta = _report_meta(settings, ref, as_of, n_open, n_skipped, run)
     paths = _write_reports(run.top, out_dir, meta)
     paths.update(run.paths)
     timings["reports"] = time.perf_counter() - clock - sum(timings.values())
     result = ScoringResult(
         out_dir=out_dir,
-        n_scored=len(snaps),
+        n_scored=n_open,
         n_skipped=n_skipped,
         n_explore=run.n_explore,
         grade_counts=run.grade_counts,
@@ -443,8 +513,8 @@ class _ChunkedRun:
 
 def _score_in_chunks(
     bundle: LeadScoreModel,
-    snaps: pd.DataFrame,
-    stats: ActivityStats | None,
+    parts: Iterable[tuple[pd.DataFrame, ActivityStats | None]],
+    n: int,
     settings: Settings,
     as_of: pd.Timestamp,
     ref: ModelRef,
@@ -455,7 +525,6 @@ def _score_in_chunks(
     from leadscore.report import safe_text
 
     chunk = settings.score.chunk_size
-    n = len(snaps)
     drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
     top = pd.DataFrame()
     hist = np.zeros(101, np.int64)
@@ -468,10 +537,8 @@ def _score_in_chunks(
         atomic_path(paths["scores_csv"]) as csv_tmp,
     ):
         pq_writer = csv_writer = None
-        for start in range(0, n, chunk):
-            rows = slice(start, min(start + chunk, n))
-            part = snaps.iloc[rows].reset_index(drop=True)
-            part_stats = _slice_stats(stats, rows) if stats is not None else None
+        for start, part, part_stats in _chunks(parts, chunk):
+            rows = slice(start, start + len(part))
             out, features = score_chunk(bundle, part, part_stats, settings)
             out["explore"] = explore_flags(out["lead_id"], as_of, settings.score.explore_share)
             out["trend"] = trend_for(out, previous)

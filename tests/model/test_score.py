@@ -80,10 +80,17 @@ def test_streaming_in_small_batches_gives_the_same_scores(trained, tmp_path, mon
     monkeypatch.setattr("leadscore.io.CSV_STREAM_BLOCK", 16 << 10)
     monkeypatch.setattr("leadscore.score.LEAD_BATCH_ROWS", 200)
     monkeypatch.setattr("leadscore.score.EVENT_BATCH_ROWS", 1_000)
-    run_scoring(trained, AS_OF, tmp_path / "batched")
+    score = trained.score.model_copy(update={"part_size": 150, "chunk_size": 64})
+    small = trained.model_copy(update={"score": score})
+    result = run_scoring(small, AS_OF, tmp_path / "batched")
     whole, batched = scores_of(tmp_path / "whole"), scores_of(tmp_path / "batched")
-    assert len(whole) > 200
+    assert len(whole) > 600  # several parts of at most 150 leads
     pd.testing.assert_frame_equal(whole, batched)
+    for out in (tmp_path / "whole", tmp_path / "batched"):  # the spilled parts are cleaned up
+        assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    manifest = json.loads((tmp_path / "batched" / "manifest.json").read_text())
+    assert manifest["counts"]["activities"] > 0
+    assert result.n_scored == len(whole)
 
 
 def test_trend_against_previous_run(trained, tmp_path):
@@ -221,3 +228,4 @@ def test_bad_activity_rows_name_file_and_row(trained, tmp_path):
     assert "acts.csv" in text and "row 5" in text and "row 9" in text
     assert "'not a time'" in text
     assert not (tmp_path / "out" / "scores.parquet").exists()
+    assert not list((tmp_path / "out").glob(".spill-*"))  # temporary parts removed
