@@ -9,16 +9,18 @@ training sample and 1% headroom added) and scored in a fresh interpreter, itself
 small wrapper that reads `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`: the peak resident set
 of the scoring process alone (a wrapper, because a process started by vfork/exec from a big
 parent inherits the parent's peak). The whole `run_scoring` is timed (model load, reading the
-leads, streaming the event log, predicting both targets, exact TreeSHAP of the headline target,
-reasons, writing scores.parquet/scores.csv, reports, manifest, MLflow scoring run) with its step
-times (`ScoringResult.timings`); a sampler thread in the scoring process records its resident
-memory, so each step's peak is known (approximately: samples are 50 ms apart), and the scorer's
-building blocks (timestamp parsing, event encoding, aggregation, features, predictions,
-`explain`, reasons, `score_chunk`) are wrapped with a stopwatch to split the two big steps.
+leads and spilling the open ones to disk by lead id, streaming the event log and spilling the
+open leads' events, then part by part: aggregating events, predicting both targets, exact
+TreeSHAP of the headline target, reasons, writing scores.parquet/scores.csv; then reports,
+manifest, MLflow scoring run) with its step times (`ScoringResult.timings`); a sampler thread in
+the scoring process records its resident memory, so each step's peak is known (approximately:
+samples are 50 ms apart), and the scorer's building blocks (timestamp parsing, per-part
+aggregation, features, predictions, `explain`, reasons, `score_chunk`) are wrapped with a
+stopwatch to split the big steps.
 
 Native baseline, on the same booster and data: after the scoring run, in the same process
 (its peak already taken), the first `--native-rows` open leads of the sample get their features
-(`build_features` on streamed activity aggregates, as the scorer does), and the best of repeated
+(`build_features` on activity aggregates, as the scorer makes them), and the best of repeated
 `booster.predict(model.transform(X), pred_contrib=True, num_threads=2)` on the headline target's
 booster gives rows/s, beside `explain` and the scorer's `score_chunk` on the same rows.
 
@@ -183,8 +185,7 @@ def timed(name, fn):
     return wrapper
 
 
-for _name in ("parse_timestamps", "encode_events", "add_events_at", "score_chunk",
-              "build_features"):
+for _name in ("parse_timestamps", "part_activity_stats", "score_chunk", "build_features"):
     setattr(S, _name, timed(_name, getattr(S, _name)))
 E.explain = timed("explain", E.explain)
 R.top_reasons = timed("top_reasons", R.top_reasons)
@@ -241,7 +242,7 @@ def best_of(fn):
 if native_rows > 0:
     bundle, _ = load_scoring_model(settings, f"models:/{settings.mlflow.model_name}@champion")
     spec = bundle.spec
-    snaps = read_open_leads(settings, spec, as_of).snaps
+    snaps = read_open_leads(settings, spec, as_of)
     part = snaps.iloc[:native_rows].reset_index(drop=True)
     stats = None
     if spec.has_activities:
@@ -403,22 +404,22 @@ def steps_table(rows: list[dict]) -> str:
 def inner_table(rows: list[dict]) -> str:
     """Inside the two big steps: seconds in the scorer's building blocks."""
     lines = [
-        "| open leads | activities: parse timestamps | encode events | aggregate "
-        "| CSV reading, rest | score: build features | predict both targets "
+        "| open leads | activities: parse timestamps | CSV reading, hashing, spilling to disk "
+        "| score: aggregate each part's events | build features | predict both targets "
         "| explain (TreeSHAP, headline) | reasons | rest of `score_chunk` "
         "| rest of the chunk loop (flags, copies, Parquet + CSV writing, top rows) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         i, t = r["inner_s"], r["timings"]
-        acts = ("parse_timestamps", "encode_events", "add_events_at")
         chunk = ("build_features", "predict_proba", "explain", "top_reasons")
         cells = [
-            *(i.get(k, 0.0) for k in acts),
-            t["activities"] - sum(i.get(k, 0.0) for k in acts),
+            i.get("parse_timestamps", 0.0),
+            t["activities"] - i.get("parse_timestamps", 0.0),
+            i.get("part_activity_stats", 0.0),
             *(i.get(k, 0.0) for k in chunk),
             i.get("score_chunk", 0.0) - sum(i.get(k, 0.0) for k in chunk),
-            t["score_explain"] - i.get("score_chunk", 0.0),
+            t["score_explain"] - i.get("score_chunk", 0.0) - i.get("part_activity_stats", 0.0),
         ]
         lines.append(f"| {r['n_scored']:,} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
     return "\n".join(lines)
@@ -480,7 +481,8 @@ def section(rows: list[dict], info: dict[str, str], trained: dict, args) -> str:
         f"{model_line(trained, args.train_leads)}{note}\n"
         f"Each size: a sample written with seed 1, sized so that about that many leads are open at "
         f"{AS_OF} (the export date), scored by `run_scoring` in a fresh process (model load, "
-        "leads, event log streamed into aggregates, both targets predicted, exact TreeSHAP of the "
+        "leads and event log streamed and spilled to disk by lead id, then part by part: events "
+        "aggregated, both targets predicted, exact TreeSHAP of the "
         "headline target carried onto probability points, reasons, scores.parquet and "
         "scores.csv, reports, manifest, MLflow run); peak RSS is that process's `ru_maxrss` taken "
         "right after scoring. Native: best of repeated `pred_contrib` calls on the headline "

@@ -149,7 +149,7 @@ class Score(_Strict):
     )
     explore_share: float = Field(0.05, ge=0, le=1)
     chunk_size: int = Field(100_000, gt=0)  # leads predicted and explained at a time
-    part_size: int = Field(250_000, gt=0)  # open leads (and their aggregates) in memory at a time
+    part_size: int = Field(100_000, gt=0)  # open leads (and their aggregates) in memory at a time
     psi_threshold: float = Field(0.2, gt=0)
     top_reasons: int = Field(3, ge=1, le=10)
     report_top_n: int = Field(200, gt=0)

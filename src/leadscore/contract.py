@@ -28,7 +28,7 @@ TRUE_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f"})
 MAX_PROBLEMS_PER_KIND = 20
 ID_LIKE_UNIQUE_SHARE = 0.9
-LEAD_BATCH_ROWS = 250_000  # leads parsed at a time when streaming a leads file for scoring
+LEAD_BATCH_ROWS = 100_000  # leads parsed at a time when streaming a leads file for scoring
 
 
 @dataclass(frozen=True)

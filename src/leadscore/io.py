@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-# Arrow's streaming CSV reader holds several blocks at once: 8 MB blocks keep it near 0.1 GiB
-# where 64 MB blocks held about 0.9 GiB (measured by benchmarks/bench_score.py at 1M leads)
-CSV_STREAM_BLOCK = 8 << 20
+# Arrow's streaming CSV reader holds several blocks at once: with 2 MB blocks it keeps under
+# 0.1 GiB, with 8 MB about 0.3 GiB and with 64 MB about 0.9 GiB, at the same speed (measured on
+# the 2.3 GB event log of the 1M-open-leads benchmark). A row must fit in one block.
+CSV_STREAM_BLOCK = 2 << 20
 
 
 class DataFileError(ValueError):

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-N_BUCKETS = 64
+N_BUCKETS = 128  # parts stay within score.part_size up to 128 x part_size open leads
 EVENT_SCHEMA = pa.schema(
     [("lead_id", pa.string()), ("seconds", pa.int64()), ("type_code", pa.int16())]
 )
