@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.config import Settings
+from leadscore.ids import HashSet, lead_hashes
 from leadscore.io import DataFileError, file_digest, iter_table_batches, read_table, table_columns
 
 TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
@@ -593,28 +594,6 @@ def input_digests(data: LeadData) -> dict[str, str]:
     return {name: file_digest(path) for name, path in data.sources.items()}
 
 
-class _SeenIds:
-    """Lead ids of earlier batches, as sorted 64-bit hashes (8 bytes a lead, not the strings)."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-
-    def hashes(self, ids: pd.Series) -> np.ndarray:
-        return pd.util.hash_pandas_object(ids.astype("string"), index=False).to_numpy()
-
-    def seen_before(self, hashes: np.ndarray) -> np.ndarray:
-        found = np.zeros(len(hashes), bool)
-        for part in self.parts:
-            pos = np.minimum(np.searchsorted(part, hashes), len(part) - 1)
-            found |= part[pos] == hashes
-        return found
-
-    def add(self, hashes: np.ndarray) -> None:
-        self.parts.append(np.sort(hashes))
-        if len(self.parts) > 8:
-            self.parts = [np.sort(np.concatenate(self.parts))]
-
-
 def _shift_rows(problems: list[Problem], offset: int) -> list[Problem]:
     return [p if p.row is None else replace(p, row=p.row + offset) for p in problems]
 
@@ -659,14 +638,14 @@ def iter_lead_batches(
         if outcomes is None:
             raise ContractError(outcome_problems)
     needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric]))
-    seen, offset = _SeenIds(), 0
+    seen, offset = HashSet(), 0
     try:
         for raw in iter_table_batches(path, needed, batch_rows):
             raw = raw.reset_index(drop=True)
             leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
             ids = leads["lead_id"]
-            hashes = seen.hashes(ids)
-            dup = (ids.duplicated(keep="first") | seen.seen_before(hashes)) & ids.notna()
+            hashes = lead_hashes(ids)
+            dup = (ids.duplicated(keep="first") | seen.contains(hashes)) & ids.notna()
             found += _problems_for(dup, ids, file, roles["lead_id"], "duplicate lead id", ids)
             seen.add(hashes[ids.notna().to_numpy(bool)])
             found = _shift_rows(found, offset)

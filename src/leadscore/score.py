@@ -1,10 +1,12 @@
 """Weekly batch scoring: every open lead at the as-of date gets probabilities, a score, a grade
 and its reasons; outputs are written atomically and a rerun is byte-identical.
 
-Memory stays flat in the number of events: the event log is streamed in batches and folded into
-per-lead activity aggregates (the same `activity_stats` as training). Leads are then predicted
-and explained in chunks of `score.chunk_size`, and `scores.parquet` is written one row group per
-chunk.
+Memory does not grow with the input: the leads file is streamed in batches through the data
+contract and its open leads spilled to disk in buckets by lead id (`spill`); the event log is
+streamed and the events of those leads spilled beside them. Then each part of at most
+`score.part_size` open leads is read back with its events, folded into activity aggregates (the
+same counts as training) and predicted and explained in chunks of `score.chunk_size`;
+`scores.parquet` and `scores.csv` are written one chunk at a time.
 """
 
 from __future__ import annotations
@@ -276,11 +278,13 @@ class LeadTally:
     n_dropped: int = 0  # rows with problems, when the config drops them
     n_feedback: int = 0  # sales feedback outcomes applied
 
-    def sources(self, settings: Settings, leads_path: Path | None) -> dict[str, str]:
-        out = {"leads": str(leads_path or settings.data.leads)}
-        if leads_path is None and settings.data.outcomes is not None:
-            out["outcomes"] = str(settings.data.outcomes)
-        return out
+
+def lead_sources(settings: Settings, leads_path: Path | None) -> dict[str, str]:
+    """The files the leads come from (for the manifest)."""
+    out = {"leads": str(leads_path or settings.data.leads)}
+    if leads_path is None and settings.data.outcomes is not None:
+        out["outcomes"] = str(settings.data.outcomes)
+    return out
 
 
 def iter_open_leads(
@@ -428,7 +432,7 @@ def run_scoring(
 
     acts_path = activities_path or (settings.data.activities if leads_path is None else None)
     tally = LeadTally()
-    sources = tally.sources(settings, leads_path)
+    sources = lead_sources(settings, leads_path)
     t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spill-") as spill_dir:
         batches = iter_open_leads(settings, spec, as_of, leads_path, tally, LEAD_BATCH_ROWS)

@@ -6,14 +6,14 @@ The scorer reads the leads file once, in batches, and writes each open lead into
 once and writes each event of an open lead, dated before the as-of date, into its lead's bucket.
 Buckets are grouped into parts of at most `score.part_size` open leads and each part is scored on
 its own: its leads, their activity aggregates and the chunk being explained are all the rows held
-in memory. What does grow with the input is 8 bytes per open lead (the sorted hashes that pick
-the events worth keeping) and disk space for the temporary files.
+in memory. What does grow with the input is 8 bytes per lead: the id hashes that find
+duplicate ids in the leads file and pick the events of open leads (`ids.HashSet`), and disk
+space for the temporary files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +21,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.ids import HashSet, lead_hashes
+
 N_BUCKETS = 128  # parts stay within score.part_size up to 128 x part_size open leads
 EVENT_SCHEMA = pa.schema(
     [("lead_id", pa.string()), ("seconds", pa.int64()), ("type_code", pa.int16())]
 )
-
-
-def lead_hashes(ids: pd.Series) -> np.ndarray:
-    """A 64-bit hash of each lead id (the same id always gives the same hash)."""
-    return pd.util.hash_pandas_object(ids.astype("string"), index=False).to_numpy()
 
 
 def bucket_of(hashes: np.ndarray) -> np.ndarray:
@@ -121,30 +118,9 @@ def group_buckets(counts: np.ndarray, part_size: int) -> list[list[int]]:
     return parts
 
 
-@dataclass
-class SortedHashes:
-    """Lead id hashes of a set of leads, for a fast membership test of event lead ids."""
-
-    parts: list[np.ndarray] = field(default_factory=list)
-    _all: np.ndarray | None = None
-
-    def add(self, hashes: np.ndarray) -> None:
-        self.parts.append(hashes)
-        self._all = None
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        if self._all is None:
-            self._all = np.sort(np.concatenate(self.parts)) if self.parts else np.array([], "u8")
-            self.parts = [self._all]
-        if len(self._all) == 0:
-            return np.zeros(len(hashes), bool)
-        pos = np.minimum(np.searchsorted(self._all, hashes), len(self._all) - 1)
-        return self._all[pos] == hashes
-
-
-def spill_leads(batches: Iterable[pd.DataFrame], folder: Path) -> tuple[BucketFiles, SortedHashes]:
+def spill_leads(batches: Iterable[pd.DataFrame], folder: Path) -> tuple[BucketFiles, HashSet]:
     """Write batches of open leads into bucket files; also return the hashes of their ids."""
-    files, hashes = BucketFiles(folder, "leads"), SortedHashes()
+    files, hashes = BucketFiles(folder, "leads"), HashSet()
     try:
         for leads in batches:
             h = lead_hashes(leads["lead_id"])
@@ -157,7 +133,7 @@ def spill_leads(batches: Iterable[pd.DataFrame], folder: Path) -> tuple[BucketFi
 
 def spill_events(
     batches: Iterable[pd.DataFrame],
-    open_leads: SortedHashes,
+    open_leads: HashSet,
     activity_types: tuple[str, ...],
     before_seconds: int,
     folder: Path,

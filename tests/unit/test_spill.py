@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadscore.ids import HashSet, lead_hashes
 from leadscore.spill import (
     N_BUCKETS,
     BucketFiles,
     bucket_of,
     group_buckets,
-    lead_hashes,
     spill_events,
     spill_leads,
 )
@@ -86,3 +86,12 @@ def test_bucket_files_write_rows_in_order(tmp_path):
     files.close()
     assert files.read([1])["lead_id"].tolist() == [f"L{i}" for i in range(1, 20, 2)]
     assert files.read([3, 1])["lead_id"].tolist()[:2] == ["L0", "L2"]
+
+
+def test_hash_set_finds_ids_added_over_many_batches():
+    seen = HashSet()
+    for k in range(20):  # more batches than sorted parts kept: they get merged
+        seen.add(lead_hashes(pd.Series([f"L{k}-{i}" for i in range(50)], dtype="string")))
+    assert len(seen) == 1000 and len(seen.parts) <= 9
+    probe = pd.Series(["L0-0", "L19-49", "L7-25", "L20-0", "l0-0"], dtype="string")
+    assert seen.contains(lead_hashes(probe)).tolist() == [True, True, True, False, False]
