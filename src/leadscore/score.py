@@ -156,9 +156,11 @@ def iter_events(path: Path, settings: Settings) -> Iterator[pd.DataFrame]:
     """Stream the event log as frames of (lead_id, occurred_at, activity_type).
 
     An unparseable timestamp or a missing type is a contract problem naming the row; bad rows
-    are left out of the batches and all problems raised together at the end of the file.
+    are left out of the batches and all problems raised together at the end of the file, unless
+    the config says to drop bad rows.
     """
     ac = settings.activity_columns
+    drop = settings.validation.drop_invalid_rows
     problems: list[Problem] = []
     offset, n_bad = 0, 0
     for raw in iter_table_batches(path, [ac.lead_id, ac.occurred_at, ac.type], EVENT_BATCH_ROWS):
@@ -177,7 +179,7 @@ def iter_events(path: Path, settings: Settings) -> Iterator[pd.DataFrame]:
                 )
             )
         offset += len(raw)
-        if not problems:
+        if drop or not problems:
             yield pd.DataFrame(
                 {
                     "lead_id": raw[ac.lead_id].astype("string").str.strip(),
@@ -185,7 +187,7 @@ def iter_events(path: Path, settings: Settings) -> Iterator[pd.DataFrame]:
                     "activity_type": raw[ac.type].astype("string").str.strip(),
                 }
             )[~bad]
-    if problems:
+    if problems and not drop:
         if n_bad > len(problems):
             problems.append(Problem(str(path), f"{n_bad - len(problems):,} more bad rows"))
         raise ContractError(problems)

@@ -229,3 +229,8 @@ def test_bad_activity_rows_name_file_and_row(trained, tmp_path):
     assert "'not a time'" in text
     assert not (tmp_path / "out" / "scores.parquet").exists()
     assert not list((tmp_path / "out").glob(".spill-*"))  # temporary parts removed
+    lenient = trained.model_copy(
+        update={"validation": trained.validation.model_copy(update={"drop_invalid_rows": True})}
+    )
+    result = run_scoring(lenient, AS_OF, tmp_path / "out", activities_path=path)
+    assert result.n_scored > 0 and (tmp_path / "out" / "scores.parquet").exists()
