@@ -274,3 +274,27 @@ def test_batched_reading_names_a_missing_column_before_reading(tmp_path):
     settings = batched_settings(tmp_path, MANY_LEADS.replace("employees", "staff"))
     with pytest.raises(ContractError, match=r"leads\.csv, column 'employees': missing column"):
         next(iter_lead_batches(settings, include_outcomes=False))
+
+
+def test_streamed_csv_that_is_not_utf8_is_read_on(tmp_path, small_csv_blocks):
+    from leadscore.io import iter_table_batches
+
+    # plain ASCII first, so some batches are out before Arrow meets the Latin-1 bytes
+    rows = "".join(
+        f"L{i},2025-01-01,{'caf' + chr(0xE9) if i >= 30 else 'cafe'},{i}\n" for i in range(40)
+    )
+    path = tmp_path / "leads.csv"
+    path.write_bytes(("lead_id,created_at,industry,employees\n" + rows).encode("latin-1"))
+    frames = list(iter_table_batches(path, ["lead_id", "industry"], batch_rows=7))
+    joined = pd.concat(frames, ignore_index=True)
+    assert joined["lead_id"].tolist() == [f"L{i}" for i in range(40)]
+    assert joined["industry"].str.startswith("caf").all()
+
+
+def test_streamed_csv_with_a_broken_row_names_the_file(tmp_path, small_csv_blocks):
+    from leadscore.io import DataFileError, iter_table_batches
+
+    text = MANY_LEADS + "L99,2025-01-01,retail,5,extra,fields\n"
+    path = write(tmp_path, "broken.csv", text)
+    with pytest.raises(DataFileError, match=r"broken\.csv: cannot read"):
+        list(iter_table_batches(path, ["lead_id"], batch_rows=7))
