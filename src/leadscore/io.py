@@ -54,21 +54,31 @@ def _read_csv_text(path: Path, columns: list[str] | None, categorical: list[str]
     try:
         table = pacsv.read_csv(path, convert_options=options)
     except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc).upper().replace("-", ""):
+        if not _is_encoding_error(exc):
             raise
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            usecols=columns,
-            encoding_errors="replace",
-        )
+        frame = _read_csv_pandas(path, columns)
         return frame.astype({c: "category" for c in categorical})
     for col in categorical:
         i = table.schema.get_field_index(col)
         table = table.set_column(i, col, table.column(col).dictionary_encode())
     return table.to_pandas()
+
+
+def _is_encoding_error(exc: Exception) -> bool:
+    return "UTF8" in str(exc).upper().replace("-", "")
+
+
+def _read_csv_pandas(path: Path, columns: list[str] | None, **options):
+    """Text CSV through pandas, undecodable bytes replaced (for files that are not UTF-8)."""
+    return pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        usecols=columns,
+        encoding_errors="replace",
+        **options,
+    )
 
 
 def read_table(
@@ -199,9 +209,11 @@ def iter_table_batches(
             yield frame
             done += len(frame)
     except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc).upper().replace("-", ""):
+        if not _is_encoding_error(exc):
             raise DataFileError(f"{path}: cannot read: {exc}") from exc
-        yield from _iter_csv_pandas(path, columns, batch_rows, skip=done)
+        chunks = _read_csv_pandas(path, columns, skiprows=range(1, done + 1), chunksize=batch_rows)
+        for chunk in chunks:
+            yield chunk[columns].reset_index(drop=True)
 
 
 def _iter_csv_arrow(path: Path, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
@@ -226,21 +238,3 @@ def _iter_csv_arrow(path: Path, columns: list[str], batch_rows: int) -> Iterator
             pool.release_unused()  # hand freed batches back to the system between batches
     if pending:
         yield pa.Table.from_batches(pending).to_pandas()
-
-
-def _iter_csv_pandas(
-    path: Path, columns: list[str], batch_rows: int, skip: int
-) -> Iterator[pd.DataFrame]:
-    """The rows after the first `skip`, through pandas with undecodable bytes replaced."""
-    chunks = pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        usecols=columns,
-        encoding_errors="replace",
-        skiprows=range(1, skip + 1),
-        chunksize=batch_rows,
-    )
-    for chunk in chunks:
-        yield chunk[columns].reset_index(drop=True)
