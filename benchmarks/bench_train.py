@@ -168,7 +168,7 @@ def section(rows: list[dict], info: dict[str, str]) -> str:
         "plots, MLflow run and registration into a local SQLite store); peak resident memory of "
         "the training process (`RUSAGE_CHILDREN`). Target: 1M leads within 15 min and 8 GB.\n\n"
         f"{table(rows)}\n\n"
-        "Validation metrics (newest leads, unweighted):\n\n"
+        "Validation metrics (newest leads, weighted like the snapshots, as logged to MLflow):\n\n"
         f"{metrics_table(rows)}\n"
     )
 
