@@ -93,6 +93,23 @@ def test_streaming_in_small_batches_gives_the_same_scores(trained, tmp_path, mon
     assert result.n_scored == len(whole)
 
 
+def test_parquet_leads_with_native_types_score_like_the_csv(trained, tmp_path):
+    times = ["created_at", "meeting_at", "won_at", "lost_at"]
+    leads = pd.read_csv(trained.data.leads, parse_dates=times)
+    assert leads["employees"].dtype.kind in "if"  # numbers and times as Parquet types, not text
+    path = tmp_path / "leads.parquet"
+    leads.to_parquet(path, index=False)
+    acts = trained.data.activities
+    run_scoring(
+        trained, AS_OF, tmp_path / "csv", leads_path=trained.data.leads, activities_path=acts
+    )
+    run_scoring(trained, AS_OF, tmp_path / "pq", leads_path=path, activities_path=acts)
+    from_csv, from_pq = scores_of(tmp_path / "csv"), scores_of(tmp_path / "pq")
+    assert len(from_csv) > 100
+    cols = ["lead_id", "p_meeting", "p_won", "score", "grade", "reason_pos_1"]
+    pd.testing.assert_frame_equal(from_csv[cols], from_pq[cols])
+
+
 def test_trend_against_previous_run(trained, tmp_path):
     run_scoring(trained, AS_OF, tmp_path)
     before = scores_of(tmp_path).set_index("lead_id")["score"]
