@@ -19,8 +19,9 @@ aggregation, features, predictions, `explain`, reasons, `score_chunk`) are wrapp
 stopwatch to split the big steps.
 
 Native baseline, on the same booster and data: after the scoring run, in the same process
-(its peak already taken), the first `--native-rows` open leads of the sample get their features
-(`build_features` on activity aggregates, as the scorer makes them), and the best of repeated
+(its peak already taken), the scorer's first part of at most `--native-rows` open leads (its
+own spill and parts) gets its features (`build_features` on that part's activity aggregates),
+and the best of repeated
 `booster.predict(model.transform(X), pred_contrib=True, num_threads=2)` on the headline target's
 booster gives rows/s, beside `explain` and the scorer's `score_chunk` on the same rows.
 
@@ -223,11 +224,13 @@ row = {
                    if Path(p).exists()},
 }
 
-# native baseline: same booster, the first native_rows open leads, features as the scorer makes
+# native baseline: same booster, the scorer's first part of open leads and its features
+import tempfile
 from leadscore.explain import explain
-from leadscore.features import build_features
-from leadscore.score import (load_scoring_model, read_open_leads, score_chunk,
-                             stream_activity_stats)
+from leadscore.features import build_features, to_seconds
+from leadscore.score import (LeadTally, iter_events, iter_open_leads, iter_parts,
+                             load_scoring_model, score_chunk)
+from leadscore.spill import spill_events, spill_leads
 
 
 def best_of(fn):
@@ -242,12 +245,15 @@ def best_of(fn):
 if native_rows > 0:
     bundle, _ = load_scoring_model(settings, f"models:/{settings.mlflow.model_name}@champion")
     spec = bundle.spec
-    snaps = read_open_leads(settings, spec, as_of)
-    part = snaps.iloc[:native_rows].reset_index(drop=True)
-    stats = None
-    if spec.has_activities:
-        stats, _ = stream_activity_stats(
-            settings.data.activities, settings, pd.Index(part["lead_id"]), as_of, spec)
+    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
+    with tempfile.TemporaryDirectory(dir=out) as spill:
+        opened = iter_open_leads(settings, spec, as_of, None, LeadTally())
+        leads, open_ids = spill_leads(opened, Path(spill))
+        events = None
+        if spec.has_activities:
+            events, _ = spill_events(iter_events(settings.data.activities, settings), open_ids,
+                                     spec.activity_types, t, Path(spill))
+        part, stats = next(iter_parts(leads, events, native_rows, t, spec))
     features = build_features(part, None, spec, stats=stats)
     model = bundle.targets[bundle.headline_target]
     booster_input = model.transform(features[spec.columns])
@@ -486,7 +492,8 @@ def section(rows: list[dict], info: dict[str, str], trained: dict, args) -> str:
         "headline target carried onto probability points, reasons, scores.parquet and "
         "scores.csv, reports, manifest, MLflow run); peak RSS is that process's `ru_maxrss` taken "
         "right after scoring. Native: best of repeated `pred_contrib` calls on the headline "
-        "booster for the first open leads' booster input (`TargetModel.transform`). "
+        "booster for the booster input (`TargetModel.transform`) of the scorer's first part of "
+        "open leads. "
         "Target: 1M open leads within 10 min and 2 GB on 2 cores, memory flat in the number "
         "of leads.\n\n"
         f"{table(rows)}\n\n"

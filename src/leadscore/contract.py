@@ -265,9 +265,14 @@ def _outcome_order_problems(
     return problems
 
 
-def _duplicate_problems(ids: pd.Series, file: str, column: str) -> list[Problem]:
-    dup = ids.duplicated(keep="first") & ids.notna()
-    return _problems_for(dup, ids, file, column, "duplicate lead id", ids)
+def _duplicate_problems(
+    ids: pd.Series, file: str, column: str, seen_before: np.ndarray | None = None
+) -> list[Problem]:
+    """Ids repeated in `ids` (the first one stands), or already seen (`seen_before` is true)."""
+    dup = ids.duplicated(keep="first")
+    if seen_before is not None:
+        dup |= seen_before
+    return _problems_for(dup & ids.notna(), ids, file, column, "duplicate lead id", ids)
 
 
 def _infer_attributes(
@@ -645,8 +650,7 @@ def iter_lead_batches(
             leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
             ids = leads["lead_id"]
             hashes = lead_hashes(ids)
-            dup = (ids.duplicated(keep="first") | seen.contains(hashes)) & ids.notna()
-            found += _problems_for(dup, ids, file, roles["lead_id"], "duplicate lead id", ids)
+            found += _duplicate_problems(ids, file, roles["lead_id"], seen.contains(hashes))
             seen.add(hashes[ids.notna().to_numpy(bool)])
             found = _shift_rows(found, offset)
             if outcomes is not None:

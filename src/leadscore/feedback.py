@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from leadscore.config import Settings
 from leadscore.contract import FALSE_WORDS, TRUE_WORDS, Problem, parse_timestamps
-from leadscore.io import atomic_path, file_digest, read_table
+from leadscore.io import atomic_path, file_digest, read_csv_text, read_table
 from leadscore.report import FEEDBACK_COLUMNS, LEAD_ID_HEADER, SHEET_SCORES, restore_text
 
 OUTCOMES: tuple[str, ...] = ("meeting_held", "disqualified", "won", "lost")
@@ -334,15 +334,7 @@ def read_feedback_csv(path: Path) -> tuple[FeedbackFile | None, list[Problem]]:
     """Rows of a feedback CSV with spreadsheet row numbers (None if unreadable)."""
     file = str(path)
     try:
-        raw = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-            encoding_errors="replace",
-        )
+        raw = read_csv_text(path, skip_blank_lines=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         return None, [Problem(file, "the file is empty")]
     except (ValueError, OSError) as exc:

@@ -56,7 +56,7 @@ def _read_csv_text(path: Path, columns: list[str] | None, categorical: list[str]
     except pa.ArrowInvalid as exc:
         if not _is_encoding_error(exc):
             raise
-        frame = _read_csv_pandas(path, columns)
+        frame = read_csv_text(path, columns)
         return frame.astype({c: "category" for c in categorical})
     for col in categorical:
         i = table.schema.get_field_index(col)
@@ -68,8 +68,9 @@ def _is_encoding_error(exc: Exception) -> bool:
     return "UTF8" in str(exc).upper().replace("-", "")
 
 
-def _read_csv_pandas(path: Path, columns: list[str] | None, **options):
-    """Text CSV through pandas, undecodable bytes replaced (for files that are not UTF-8)."""
+def read_csv_text(path: Path, columns: list[str] | None = None, **options):
+    """A CSV file through pandas, every value as text (empty cell = missing) and undecodable
+    bytes replaced; `options` go to `pandas.read_csv`."""
     return pd.read_csv(
         path,
         dtype=str,
@@ -211,7 +212,7 @@ def iter_table_batches(
     except pa.ArrowInvalid as exc:
         if not _is_encoding_error(exc):
             raise DataFileError(f"{path}: cannot read: {exc}") from exc
-        chunks = _read_csv_pandas(path, columns, skiprows=range(1, done + 1), chunksize=batch_rows)
+        chunks = read_csv_text(path, columns, skiprows=range(1, done + 1), chunksize=batch_rows)
         for chunk in chunks:
             yield chunk[columns].reset_index(drop=True)
 

@@ -41,7 +41,6 @@ from leadscore.features import (
     add_events_at,
     build_features,
     empty_stats,
-    encode_events,
     to_seconds,
 )
 from leadscore.io import atomic_path, file_digest, iter_table_batches, write_text
@@ -193,21 +192,6 @@ def iter_events(path: Path, settings: Settings) -> Iterator[pd.DataFrame]:
         raise ContractError(problems)
 
 
-def stream_activity_stats(
-    path: Path, settings: Settings, lead_index: pd.Index, as_of: pd.Timestamp, spec: FeatureSpec
-) -> tuple[ActivityStats, int]:
-    """Fold the event log, batch by batch, into aggregates at `as_of` for the leads in the index
-    (events of other leads are ignored); also return the number of events of those leads."""
-    stats = empty_stats(len(lead_index), spec)
-    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
-    n_events = 0
-    for frame in iter_events(path, settings):
-        ev_row, ev_type, ev_seconds = encode_events(frame, lead_index, spec)
-        n_events += len(ev_row)
-        add_events_at(stats, t, ev_row, ev_type, ev_seconds, spec)
-    return stats, n_events
-
-
 def part_activity_stats(
     events: BucketFiles, buckets: list[int], lead_index: pd.Index, t: int, spec: FeatureSpec
 ) -> ActivityStats:
@@ -336,14 +320,6 @@ def iter_open_leads(
             path = leads_path or settings.data.leads
             problems.append(Problem(str(path), f"{n_bad - len(problems):,} more problems"))
         raise ContractError(problems)
-
-
-def read_open_leads(
-    settings: Settings, spec: FeatureSpec, as_of: pd.Timestamp, leads_path: Path | None = None
-) -> pd.DataFrame:
-    """All leads open at `as_of`, in one frame (for small files and benchmarks)."""
-    parts = list(iter_open_leads(settings, spec, as_of, leads_path, LeadTally()))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def score_chunk(
