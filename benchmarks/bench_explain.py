@@ -14,14 +14,12 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import REPO, append_section, machine, machine_line  # benchmarks/, beside this script
 
 from leadscore.config import Model as ModelSettings
 from leadscore.explain import explain, fit_vs_engagement
@@ -30,8 +28,6 @@ from leadscore.model import Calibrator, TargetModel, make_pipeline
 from leadscore.reasons import top_reasons
 from leadscore.sample import ACTIVITY_TYPES as SAMPLE_ACTIVITY_TYPES
 
-REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "docs" / "benchmarks.md"
 THREADS = 2
 ACTIVITY_TYPES = SAMPLE_ACTIVITY_TYPES[:6]
 SPEC = FeatureSpec(
@@ -163,14 +159,10 @@ def table(r: dict) -> str:
 def section(r: dict) -> str:
     """The dated docs/benchmarks.md section for this run."""
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    machine = (
-        f"cores {os.cpu_count()}, memory {mem:.1f} GiB, "
-        f"cpu {platform.processor() or platform.machine()}, python {platform.python_version()}"
-    )
+    info = machine_line(machine("lightgbm", "numpy", "pandas"))
     return (
         f"\n## Explanations (`explain`, `top_reasons`), {stamp}\n\n"
-        f"Machine: {machine}. LightGBM threads: {THREADS}.\n"
+        f"{info} LightGBM threads: {THREADS}.\n"
         f"{r['trees']} trees (mean {r['mean_leaves']:.1f} leaves, max_depth 6) on "
         f"{r['features']} features, {r['rows']:,} rows; best of repeated runs.\n\n"
         f"{table(r)}\n"
@@ -194,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     print(f"\nexplain runs at {ratio:.0%} of raw pred_contrib speed")
     if not args.no_append:
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        if not REPORT.exists():
-            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
-        with REPORT.open("a", encoding="utf-8") as fh:
-            fh.write(section(result))
-        print(f"\nappended to {REPORT.relative_to(REPO)}")
+        print(f"\nappended to {append_section(section(result)).relative_to(REPO)}")
     return 0
 
 

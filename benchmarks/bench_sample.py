@@ -18,10 +18,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from machine import machine  # benchmarks/machine.py, beside this script
+from machine import REPO, append_section, machine  # benchmarks/machine.py, beside this script
 
-REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "docs" / "benchmarks.md"
 DEFAULT_SIZES = (100_000, 1_000_000)
 
 CHILD = """
@@ -108,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     if not args.no_append:
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        if not REPORT.exists():
-            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
-        with REPORT.open("a", encoding="utf-8") as fh:
-            fh.write(section(rows, info))
-        print(f"\nappended to {REPORT.relative_to(REPO)}")
+        print(f"\nappended to {append_section(section(rows, info)).relative_to(REPO)}")
     return 0
 
 

@@ -47,7 +47,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from machine import REPO, append_section, machine  # benchmarks/machine.py, beside this script
+from machine import REPO, append_section, child_env, last_json, machine, run_measured
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 AS_OF = "2026-11-01"
@@ -270,25 +270,6 @@ print(json.dumps(row))
 """
 ).replace("__THREADS__", str(THREADS))
 
-MEASURE = """
-import json, resource, subprocess, sys
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stderr.write(proc.stderr)
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"returncode": proc.returncode, "peak_kib": peak, "stdout": proc.stdout}))
-"""
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
-    }
-
-
-def _last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
 
 def train(store: Path, n_leads: int, overrides: dict) -> dict:
     """Write the training sample and train + promote a champion into `store` (own interpreter)."""
@@ -308,11 +289,11 @@ def train(store: Path, n_leads: int, overrides: dict) -> dict:
         text=True,
         check=False,
         cwd=store,
-        env=_env(),
+        env=child_env(),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"training on {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
-    return _last_json(proc.stdout)
+    return last_json(proc.stdout)
 
 
 def run_size(
@@ -337,25 +318,12 @@ def run_size(
             sys.executable, "-c", SCORE, str(data), str(store), str(out), json.dumps(overrides),
             AS_OF, str(native_rows), str(repeats),
         ]  # fmt: skip
-        proc = subprocess.run(
-            [sys.executable, "-c", MEASURE, *child],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=store,
-            env=_env(),
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark at {n_open:,} open leads failed:\n{proc.stderr[-5000:]}")
-    measured = _last_json(proc.stdout)
-    if measured["returncode"] != 0:
-        raise RuntimeError(f"scoring at {n_open:,} open leads failed:\n{proc.stderr[-5000:]}")
-    row = _last_json(measured["stdout"])
+        row, peak_kib_children = run_measured(child, store, f"scoring at {n_open:,} open leads")
     row.update(
         size=n_open,
         n_leads=n_leads,
         sample_mb=sample_mb,
-        peak_kib_children=measured["peak_kib"],
+        peak_kib_children=peak_kib_children,
         load=(load_before, os.getloadavg()[0]),
         chunk_size=overrides.get("score", {}).get("chunk_size", 100_000),
     )

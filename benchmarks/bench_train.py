@@ -16,7 +16,6 @@ Target: 1M leads in at most 15 minutes and 8 GB on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -25,10 +24,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from machine import machine  # benchmarks/machine.py, beside this script
+from machine import REPO, append_section, machine, run_measured  # benchmarks/, beside this script
 
-REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "docs" / "benchmarks.md"
 DEFAULT_SIZES = (100_000, 1_000_000)
 TARGET_SECONDS = 15 * 60
 TARGET_GIB = 8.0
@@ -71,41 +68,16 @@ print(json.dumps({"wall_s": wall, "steps": steps, "examples": result.counts["cou
                   "metrics": metrics}))
 """
 
-MEASURE = """
-import json, resource, subprocess, sys
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stderr.write(proc.stderr)
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"returncode": proc.returncode, "peak_kib": peak, "stdout": proc.stdout}))
-"""
-
 
 def run_size(n_leads: int, scratch: Path, n_jobs: int) -> dict:
     """Write the sample, then train on it in a measured fresh interpreter."""
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
-    }
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-train-") as tmp:
         data, store = Path(tmp) / "data", Path(tmp) / "store"
         store.mkdir()
         subprocess.run([sys.executable, "-c", WRITE, str(data), str(n_leads)], check=True, cwd=REPO)
         child = [sys.executable, "-c", TRAIN, str(data), str(store), str(n_jobs)]
-        proc = subprocess.run(
-            [sys.executable, "-c", MEASURE, *child],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=store,
-            env=env,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark at {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
-    measured = json.loads(proc.stdout.strip().splitlines()[-1])
-    if measured["returncode"] != 0:
-        raise RuntimeError(f"training at {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
-    row = json.loads(measured["stdout"].strip().splitlines()[-1])
-    row.update(n_leads=n_leads, peak_kib=measured["peak_kib"], n_jobs=n_jobs)
+        row, peak_kib = run_measured(child, store, f"training at {n_leads:,} leads")
+    row.update(n_leads=n_leads, peak_kib=peak_kib, n_jobs=n_jobs)
     return row
 
 
@@ -198,12 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(metrics_table(rows))
     if not args.no_append:
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        if not REPORT.exists():
-            REPORT.write_text("# Benchmarks\n", encoding="utf-8")
-        with REPORT.open("a", encoding="utf-8") as fh:
-            fh.write(section(rows, info))
-        print(f"\nappended to {REPORT.relative_to(REPO)}")
+        print(f"\nappended to {append_section(section(rows, info)).relative_to(REPO)}")
     return 0
 
 
