@@ -26,13 +26,14 @@ demo: $(STAMP)  ## run the whole job end to end on built-in sample data
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)  ## ruff check and format check
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+lint: $(STAMP)  ## ruff check, format check, no file over 1 MB in src docs configs tests notebooks
+	$(BIN)/ruff check src tests benchmarks .ci
+	$(BIN)/ruff format --check src tests benchmarks .ci
+	$(BIN)/python .ci/check_sizes.py
 
 format: $(STAMP)  ## apply ruff formatting and safe fixes
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks .ci
+	$(BIN)/ruff format src tests benchmarks .ci
 
 bench: $(STAMP)  ## run benchmarks/ and append figures to docs/benchmarks.md
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

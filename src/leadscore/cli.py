@@ -1,6 +1,7 @@
 """`leadscore` command line: thin commands over the lifecycle stages.
 
-Exit codes: 0 success, 1 bad input data or a refused step, 2 bad config or usage.
+Exit codes: 0 success, 1 bad input data or a refused step, 2 bad config or usage; `exit_code`
+is the one table from error classes to codes, used by every command through `run_step`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="YAML config mapping your columns onto roles.")
 ]
-EXIT_DATA = 1
-EXIT_CONFIG = 2
+EXIT_DATA = 1  # bad input data or a refused step
+EXIT_USAGE = 2  # bad config or a bad command-line value
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used (exit 2, like a bad config)."""
 
 
 def console() -> Console:
@@ -41,41 +46,44 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_step(step: Callable[[], int | None]) -> None:
-    """Run a command body, turning known errors into clear messages and exit codes."""
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code of a known error class; None for any other error (a bug: traceback)."""
     from leadscore.contract import ContractError
     from leadscore.io import DataFileError
 
+    table: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+        ((ConfigError, UsageError), EXIT_USAGE),
+        ((ContractError, DataFileError, *_refusals()), EXIT_DATA),
+    )
+    for classes, code in table:
+        if isinstance(exc, classes):
+            return code
+    return None
+
+
+def run_step(step: Callable[[], int | None]) -> None:
+    """Run a command body, turning known errors into clear messages and exit codes."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     try:
         code = step()
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_CONFIG) from None
-    except (ContractError, DataFileError) as exc:
-        raise fail(str(exc), EXIT_DATA) from None
-    except _refusals() as exc:
-        raise fail(str(exc), EXIT_DATA) from None
+    except Exception as exc:
+        known = exit_code(exc)
+        if known is None:
+            raise
+        raise fail(str(exc), known) from None
     if code:
         raise typer.Exit(code)
 
 
 def _refusals() -> tuple[type[Exception], ...]:
     """Exceptions that mean a step refused on purpose (minimum data, missing model, ...)."""
-    found: list[type[Exception]] = []
-    for module, name in (
-        ("leadscore.train", "TrainingError"),
-        ("leadscore.registry", "RegistryError"),
-        ("leadscore.score", "ScoringError"),
-        ("leadscore.feedback", "FeedbackError"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        if hasattr(mod, name):
-            found.append(getattr(mod, name))
-    return tuple(found)
+    from leadscore.feedback import FeedbackError
+    from leadscore.registry import RegistryError
+    from leadscore.score import ScoringError
+    from leadscore.train import TrainingError
+
+    return (TrainingError, RegistryError, ScoringError, FeedbackError)
 
 
 @app.command()
@@ -262,12 +270,14 @@ def score(
     def body() -> None:
         import pandas as pd
 
-        from leadscore.score import ScoringError, run_scoring
+        from leadscore.score import run_scoring
 
         try:
             when = pd.Timestamp(as_of)
-        except ValueError as exc:
-            raise ScoringError(f"--as-of: not a date: {as_of!r}") from exc
+        except ValueError:
+            when = pd.NaT
+        if pd.isna(when):
+            raise UsageError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}")
         out_console = console()
         result = run_scoring(
             load_config(config),

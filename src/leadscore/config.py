@@ -2,16 +2,26 @@
 
 The config is loaded once (`load_config`) and passed down as a `Settings` object; an unknown key,
 a wrong type or a missing required key is a `ConfigError` naming the key and the file.
+Date-valued keys take a YAML date (`2026-01-01`, unquoted) or a string.
 Relative paths in the file are taken relative to the working directory the command runs in.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 TARGETS: tuple[str, ...] = ("meeting", "won")
 DEFAULT_CONFIG = Path("configs/sample.yaml")
@@ -19,6 +29,31 @@ DEFAULT_CONFIG = Path("configs/sample.yaml")
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
+
+
+def _date_text(value: Any) -> str | None:
+    """A date-valued key as ISO text: YAML reads `2026-01-01` as a date, `'2026-01-01'` as text."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ").removesuffix(" 00:00:00")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.datetime.fromisoformat(text).isoformat(sep=" ").removesuffix(" 00:00:00")
+        except ValueError:
+            pass
+        try:  # also 2026-1-1
+            return dt.datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"not a date (YYYY-MM-DD): {value!r}")
+
+
+DateText = Annotated[str | None, BeforeValidator(_date_text)]
+"""A date-valued key: a YAML date or datetime, or a string; kept as ISO text."""
 
 
 class _Strict(BaseModel):
@@ -67,7 +102,7 @@ class Labels(_Strict):
 
     meeting_window_days: int = Field(90, gt=0)
     won_window_days: int = Field(180, gt=0)
-    export_date: str | None = None
+    export_date: DateText = None
     require_full_window: bool = True
 
     def window_days(self, target: str) -> int:
@@ -238,9 +273,24 @@ def _format_error(err: ValidationError, path: Path) -> str:
         elif e["type"] == "missing":
             msg = "missing required key"
         else:
-            msg = e["msg"]
+            msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that a date-like scalar that is no date (`2026-13-45`) stays
+    text, so the key it belongs to reports it instead of the whole file failing on a bare error."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Settings:
@@ -249,7 +299,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Settings:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if raw is None:

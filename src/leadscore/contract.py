@@ -98,7 +98,7 @@ def _problems_for(
             message,
             column,
             int(r) + 2,
-            _plain(values.iloc[r]),
+            problem_value(values.iloc[r]),
             None if ids is None or pd.isna(ids.iloc[r]) else str(ids.iloc[r]),
         )
         for r in hits
@@ -121,7 +121,10 @@ def summarize(problems: list[Problem], per_kind: int = MAX_PROBLEMS_PER_KIND) ->
     return lines
 
 
-def _plain(value: object) -> object:
+def problem_value(value: object) -> object:
+    """A cell value for a `Problem`: missing as None, numpy scalars as Python, times as text."""
+    if value is None or pd.isna(value):
+        return None
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pd.Timestamp):
@@ -143,7 +146,7 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
         return out.astype("datetime64[ns]")
     text = (
         pa.array(
-            _clean_text(raw).astype("string").to_numpy(dtype=object, na_value=None),
+            _strip_text(raw).astype("string").to_numpy(dtype=object, na_value=None),
             type=pa.string(),
         )
         if isinstance(raw.dtype, pd.CategoricalDtype)
@@ -166,8 +169,10 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     return out
 
 
-def _clean_text(raw: pd.Series) -> pd.Series:
-    """Text with surrounding white space removed; categoricals are cleaned on their levels only."""
+def _strip_text(raw: pd.Series) -> pd.Series:
+    """Text with surrounding white space removed; categoricals are cleaned on their levels only.
+
+    White space alone becomes "" (not missing), as in the rest of the contract's reads."""
     if isinstance(raw.dtype, pd.CategoricalDtype):
         levels = raw.cat.categories.astype("string").str.strip()
         if levels.is_unique:
@@ -418,9 +423,9 @@ def _load_activities(
     if missing:
         problems += missing
         return None
-    lead = _clean_text(raw[ac.lead_id])
+    lead = _strip_text(raw[ac.lead_id])
     when = parse_timestamps(raw[ac.occurred_at])
-    kind = _clean_text(raw[ac.type])
+    kind = _strip_text(raw[ac.type])
     problems += _problems_for(lead.isna(), raw[ac.lead_id], file, ac.lead_id, "missing lead id")
     problems += _problems_for(
         when.isna(), raw[ac.occurred_at], file, ac.occurred_at, "unparseable or missing timestamp"
@@ -603,6 +608,20 @@ def _shift_rows(problems: list[Problem], offset: int) -> list[Problem]:
     return [p if p.row is None else replace(p, row=p.row + offset) for p in problems]
 
 
+def _duplicate_id_problems(path: Path, column: str, batch_rows: int) -> list[Problem]:
+    """Every row whose lead id an earlier row already has, from one pass over the id column
+    (ids are remembered as 64-bit hashes)."""
+    seen, offset, problems = HashSet(), 0, []
+    for raw in iter_table_batches(path, [column], batch_rows):
+        ids = raw[column].reset_index(drop=True).astype("string").str.strip()
+        hashes = lead_hashes(ids)
+        found = _duplicate_problems(ids, str(path), column, seen.contains(hashes))
+        seen.add(hashes[ids.notna().to_numpy(bool)])
+        problems += _shift_rows(found, offset)
+        offset += len(raw)
+    return problems
+
+
 def iter_lead_batches(
     settings: Settings,
     leads_path: Path | None = None,
@@ -612,8 +631,10 @@ def iter_lead_batches(
     """The leads file in canonical form, batch by batch, each batch with its problems.
 
     The same parsing and checks as `read_lead_data` without holding the whole file: rows are
-    numbered from the start of the file, and a lead id already seen in an earlier batch is a
-    duplicate (ids are remembered as 64-bit hashes). The attribute columns must be configured,
+    numbered from the start of the file. The id column is read once first, and every duplicate
+    id problem comes with the first batch, before any row of that id is passed on: a caller that
+    drops the leads a problem names drops every row of a duplicated id, as `load_lead_data`
+    does (which row is right cannot be known). The attribute columns must be configured,
     since nothing can be inferred from part of a file. A separate outcomes file is read whole
     and attached by lead id (its own problems come with the first batch; outcomes of leads not
     in the file are not looked for). A file that cannot be read or lacks a column raises
@@ -643,15 +664,12 @@ def iter_lead_batches(
         if outcomes is None:
             raise ContractError(outcome_problems)
     needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric]))
-    seen, offset = HashSet(), 0
+    offset = 0
     try:
+        duplicates = _duplicate_id_problems(path, roles["lead_id"], batch_rows)
         for raw in iter_table_batches(path, needed, batch_rows):
             raw = raw.reset_index(drop=True)
             leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
-            ids = leads["lead_id"]
-            hashes = lead_hashes(ids)
-            found += _duplicate_problems(ids, file, roles["lead_id"], seen.contains(hashes))
-            seen.add(hashes[ids.notna().to_numpy(bool)])
             found = _shift_rows(found, offset)
             if outcomes is not None:
                 leads, late = _attach_outcomes(
@@ -659,7 +677,7 @@ def iter_lead_batches(
                 )
                 found += late
             if offset == 0:
-                found = outcome_problems + found
+                found = outcome_problems + duplicates + found
             yield leads, found
             offset += len(raw)
         if offset == 0:

@@ -38,25 +38,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.contract import FALSE_WORDS, TRUE_WORDS, Problem, parse_timestamps
+from leadscore.contract import FALSE_WORDS, TRUE_WORDS, Problem, parse_timestamps, problem_value
 from leadscore.io import atomic_path, file_digest, read_csv_text, read_table
-from leadscore.report import FEEDBACK_COLUMNS, LEAD_ID_HEADER, SHEET_SCORES, restore_text
+from leadscore.report import (
+    FEEDBACK_COLUMNS,
+    FEEDBACK_OUTCOMES,
+    LEAD_ID_HEADER,
+    SHEET_SCORES,
+    restore_text,
+)
 
-OUTCOMES: tuple[str, ...] = ("meeting_held", "disqualified", "won", "lost")
+# the outcomes are the report's drop-down (`FEEDBACK_OUTCOMES`); each belongs to one stage
 STAGE_OF: dict[str, str] = {
     "meeting_held": "meeting",
     "won": "close",
     "lost": "close",
     "disqualified": "close",
 }
-OUTCOME_WORDS = ", ".join(OUTCOMES)
+OUTCOME_WORDS = ", ".join(FEEDBACK_OUTCOMES)
 
-# The report's layout: these must match `leadscore.report` (SHEET_NAME, LEAD_ID_HEADER,
-# FEEDBACK_COLUMNS and the explore column's header).
+# The report's layout, from `leadscore.report` (its sheet, headers and the explore column's header).
 SHEET_NAME = SHEET_SCORES
 OUTCOME_HEADER, DATE_HEADER = FEEDBACK_COLUMNS
 EXPLORE_HEADER = "Explore"
-FEEDBACK_COLUMNS: tuple[str, ...] = (OUTCOME_HEADER, DATE_HEADER)
 HEADER_SCAN_ROWS = 20
 
 FIELDS: tuple[str, ...] = ("lead_id", "outcome", "date", "rep", "note", "explore")
@@ -102,7 +106,6 @@ STORE_SCHEMA = pa.schema(
 )
 OUTCOME_COLUMNS: tuple[str, ...] = ("meeting_at", "won_at", "lost_at")
 
-FEEDBACK_HORIZON = pd.Timedelta(weeks=8)
 SAMPLE_DISQUALIFY_SHARE = 0.15
 SAMPLE_REPS: tuple[str, ...] = ("Alex Morgan", "Sam Patel", "Jordan Lee", "Maria Rossi", "Chen Wei")
 SAMPLE_NOTES: dict[str, tuple[str, ...]] = {
@@ -160,15 +163,6 @@ class FeedbackCounts:
     unknown: int = 0
     before_created: int = 0
 
-    def line(self) -> str:
-        """One line for logs."""
-        return (
-            f"feedback applied to {self.applied} lead outcome(s): {self.added} added, "
-            f"{self.overridden} overridden ({self.conflicting} conflicting with the CRM), "
-            f"{self.unchanged} unchanged; {self.unknown} unknown lead(s), "
-            f"{self.before_created} dated before creation"
-        )
-
 
 @dataclass(frozen=True)
 class FeedbackFile:
@@ -205,13 +199,8 @@ def parse_explore(raw: pd.Series) -> pd.Series:
     return out
 
 
-def _plain(value: object) -> object:
-    """A cell value for a `Problem`: missing as None."""
-    return None if value is None or pd.isna(value) else value
-
-
-def _clean_text(raw: pd.Series) -> pd.Series:
-    """Trimmed text; empty cells are missing."""
+def _nonblank_text(raw: pd.Series) -> pd.Series:
+    """Trimmed text; empty or blank cells are missing (a blank cell in a sheet is no value)."""
     text = raw.astype("string").str.strip()
     return text.mask(text == "")
 
@@ -343,7 +332,9 @@ def read_feedback_csv(path: Path) -> tuple[FeedbackFile | None, list[Problem]]:
     missing = [f for f in REQUIRED_FIELDS if f not in found]
     if missing:
         return None, [Problem(file, "missing column", HEADER_ALIASES[f][0]) for f in missing]
-    text = pd.DataFrame({name: _clean_text(raw.iloc[:, pos]) for name, (pos, _) in found.items()})
+    text = pd.DataFrame(
+        {name: _nonblank_text(raw.iloc[:, pos]) for name, (pos, _) in found.items()}
+    )
     filled = text.notna().any(axis=1).to_numpy(bool)
     headers = {name: header for name, (_, header) in found.items()}
     report_layout = headers["outcome"].casefold() == OUTCOME_HEADER.casefold()
@@ -399,11 +390,11 @@ def validate_rows(
     """
     parsed = pd.DataFrame(
         {
-            "lead_id": _clean_text(rows["lead_id"]),
+            "lead_id": _nonblank_text(rows["lead_id"]),
             "outcome": normalise_outcome(rows["outcome"]),
             "date": parse_timestamps(rows["date"]).astype("datetime64[ns]"),
-            "rep": _clean_text(rows["rep"]),
-            "note": _clean_text(rows["note"]),
+            "rep": _nonblank_text(rows["rep"]),
+            "note": _nonblank_text(rows["note"]),
             "explore": parse_explore(rows["explore"]),
             "source_row": rows["source_row"].astype("int64"),
         }
@@ -442,7 +433,7 @@ def validate_rows(
                 message,
                 headers[name],
                 int(parsed["source_row"].iat[i]),
-                _plain(rows[name].iat[i]),
+                problem_value(rows[name].iat[i]),
             )
             faults.append((int(i), order, problem))
     clash, clash_faults = _contradictions(parsed, ~bad, file, headers)
@@ -602,7 +593,7 @@ def ingest_feedback(
     now = utc_naive(now) if now is not None else utc_naive(pd.Timestamp.now(tz="UTC"))
     if lead_ids is None:
         lead_ids = _known_lead_ids(settings)
-    known = pd.Index(_clean_text(pd.Series(lead_ids)).dropna().unique())
+    known = pd.Index(_nonblank_text(pd.Series(lead_ids)).dropna().unique())
     folder = Path(settings.data.feedback)
     history = read_store(folder)
     stored = set(zip(history["source_digest"], history["source_row"], strict=True))
@@ -658,7 +649,7 @@ def current_feedback(history: pd.DataFrame) -> pd.DataFrame:
     decides). Adds a `stage` column; rows with an unknown outcome are left out.
     """
     frame = history.copy()
-    frame["lead_id"] = _clean_text(frame["lead_id"])
+    frame["lead_id"] = _nonblank_text(frame["lead_id"])
     frame["outcome"] = normalise_outcome(frame["outcome"])
     frame["stage"] = frame["outcome"].map(STAGE_OF).astype("string")
     frame = frame[frame["stage"].notna() & frame["lead_id"].notna()]
@@ -764,8 +755,9 @@ def sample_feedback(
     open_lead_ids: pd.Series,
     as_of: pd.Timestamp,
     rng_seed: int,
+    *,
+    horizon: pd.Timedelta,
     share: float = 0.3,
-    horizon: pd.Timedelta = FEEDBACK_HORIZON,
 ) -> pd.DataFrame:
     """Plausible sales feedback rows (`lead_id, outcome, date, rep, note`) for open leads.
 
@@ -778,8 +770,8 @@ def sample_feedback(
     rng = np.random.default_rng(rng_seed)
     as_of = utc_naive(as_of)
     end = as_of + horizon
-    ids = set(_clean_text(pd.Series(open_lead_ids)).dropna())
-    truth = leads_truth.assign(lead_id=_clean_text(leads_truth["lead_id"]))
+    ids = set(_nonblank_text(pd.Series(open_lead_ids)).dropna())
+    truth = leads_truth.assign(lead_id=_nonblank_text(leads_truth["lead_id"]))
     truth = truth[truth["lead_id"].isin(ids)].drop_duplicates("lead_id")
     truth = truth.sort_values("lead_id", kind="stable").reset_index(drop=True)
     n_pick = round(share * len(truth))

@@ -155,13 +155,6 @@ def write_text(target: str | Path, text: str) -> Path:
     return Path(target)
 
 
-def write_bytes(target: str | Path, data: bytes) -> Path:
-    """Write bytes atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)
-
-
 def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
     """Write a frame to Parquet atomically, without the index and with deterministic bytes."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -176,14 +169,6 @@ def write_csv(frame: pd.DataFrame, target: str | Path) -> Path:
     with atomic_path(target) as tmp:
         pacsv.write_csv(table, tmp)
     return Path(target)
-
-
-def write_table(frame: pd.DataFrame, target: str | Path) -> Path:
-    """Write CSV or Parquet atomically, by the target's extension."""
-    target = Path(target)
-    if table_format(target) == "parquet":
-        return write_parquet(frame, target)
-    return write_csv(frame, target)
 
 
 def iter_table_batches(

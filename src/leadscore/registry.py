@@ -20,7 +20,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -486,11 +486,6 @@ class PromotionDecision:
             out[f"{prefix}.base_rate"] = f"{g.base_rate:.6f}"
             out[f"{prefix}.passed"] = str(g.passed).lower()
         return out
-
-    def to_dict(self) -> dict:
-        raw = asdict(self)
-        raw["exported_to"] = str(self.exported_to) if self.exported_to else None
-        return raw
 
 
 def gate_target(

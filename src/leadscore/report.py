@@ -11,7 +11,8 @@ Feedback ingestion reads these names back, so they are constants here and must s
 
 ``meta`` keys used by both writers (all optional): ``model_name``, ``model_version``,
 ``run_id``, ``as_of`` (else taken from the ``scores`` columns of the same names),
-``n_scored`` (default: rows of ``scores``), ``n_skipped``, ``grade_thresholds``
+``n_scored`` (default: rows of ``scores``; a `RunSummary` passed to the writers counts the
+whole run instead, when ``scores`` are only its top rows), ``n_skipped``, ``grade_thresholds``
 (``{"A": 75, "B": 50, "C": 25}``), ``headline_target``, ``base_rate``, ``explore_share``
 (else the mean of ``scores["explore"]``), ``top_n`` (HTML, default 200), ``title``.
 """
@@ -24,13 +25,14 @@ import io
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from leadscore.io import atomic_path, write_csv, write_text
+from leadscore.io import atomic_path, write_text
 
 SHEET_SCORES = "Scores"
 SHEET_ABOUT = "About"
@@ -153,11 +155,6 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_scores_csv(scores: pd.DataFrame, path: str | Path) -> Path:
-    """Write scores to CSV atomically with every text column made formula-safe."""
-    return write_csv(safe_frame(scores), path)
-
-
 def sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Highest score first; ties keep their input order."""
     if "score" not in scores:
@@ -228,18 +225,56 @@ def grade_counts(scores: pd.DataFrame) -> dict[str, int]:
     return {g: int(counts.get(g, 0)) for g in "ABCD"}
 
 
-def summary_items(scores: pd.DataFrame, meta: Mapping) -> list[tuple[str, str]]:
-    """(label, text) pairs describing the run: model, as-of date, counts, thresholds."""
+@dataclass(frozen=True)
+class RunSummary:
+    """What the whole scoring run counted, for the report's summary and chart.
+
+    The lead list may hold only the top rows of a large run; these describe every lead scored.
+    ``score_hist[s]`` is the number of leads with score ``s`` (0-100); ``warnings`` say how the
+    run fell short (e.g. no activity data) and are shown prominently in both reports.
+    """
+
+    n_scored: int
+    grade_counts: Mapping[str, int]
+    score_hist: tuple[int, ...]
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, scores: pd.DataFrame, n_scored: int | None = None) -> RunSummary:
+        """The summary of ``scores`` themselves, when they are the whole run."""
+        hist: tuple[int, ...] = ()
+        if "score" in scores:
+            values = pd.to_numeric(scores["score"], errors="coerce").dropna()
+            values = values.round().clip(0, 100).astype(np.int64).to_numpy()
+            hist = tuple(int(c) for c in np.bincount(values, minlength=101))
+        n = len(scores) if n_scored is None else int(n_scored)
+        return cls(n_scored=n, grade_counts=grade_counts(scores), score_hist=hist)
+
+
+def summary_items(
+    scores: pd.DataFrame,
+    meta: Mapping,
+    summary: RunSummary | None = None,
+    listed: int | None = None,
+) -> list[tuple[str, str]]:
+    """(label, text) pairs describing the run: model, as-of date, counts, thresholds.
+
+    Counts come from ``summary`` (default: the rows of ``scores``); ``listed`` leads (default:
+    all rows of ``scores``) are in the lead list, which says so when that is not every lead.
+    """
     thresholds = {**DEFAULT_THRESHOLDS, **dict(meta.get("grade_thresholds") or {})}
-    n_scored = int(meta.get("n_scored", len(scores)))
+    run = summary or RunSummary.of(scores, meta.get("n_scored"))
+    listed = len(scores) if listed is None else listed
     items = [
         ("Model", str(meta_value(meta, scores, "model_name"))),
         ("Model version", str(meta_value(meta, scores, "model_version"))),
         ("Run id", str(meta_value(meta, scores, "run_id"))),
         ("As of", _date_text(meta_value(meta, scores, "as_of"))),
-        ("Leads scored", f"{n_scored:,}"),
+        ("Leads scored", f"{run.n_scored:,}"),
         ("Leads skipped", f"{int(meta.get('n_skipped', 0)):,}"),
     ]
+    if listed < run.n_scored:
+        items.append(("Leads listed", f"top {listed:,} of {run.n_scored:,} (highest scores)"))
     if meta.get("headline_target"):
         items.append(("Score is the probability of", str(meta["headline_target"])))
     if meta.get("base_rate") is not None:
@@ -249,9 +284,9 @@ def summary_items(scores: pd.DataFrame, meta: Mapping) -> list[tuple[str, str]]:
         items.append(("Explore share", f"{100 * share:.1f}%"))
     a, b, c = (float(thresholds[k]) for k in "ABC")
     items.append(("Grades", f"A: score >= {a:g}; B: {b:g}-{a:g}; C: {c:g}-{b:g}; D: below {c:g}"))
-    counts = grade_counts(scores)
-    if counts:
-        items.append(("Leads per grade", ", ".join(f"{g}: {k:,}" for g, k in counts.items())))
+    if run.grade_counts:
+        counts = ", ".join(f"{g}: {k:,}" for g, k in run.grade_counts.items())
+        items.append(("Leads per grade", counts))
     return items
 
 
@@ -296,7 +331,11 @@ def _xml_safe(text: str) -> str:
 
 
 def write_report_xlsx(
-    scores: pd.DataFrame, path: str | Path, meta: Mapping, max_rows: int = EXCEL_MAX_ROWS
+    scores: pd.DataFrame,
+    path: str | Path,
+    meta: Mapping,
+    max_rows: int = EXCEL_MAX_ROWS,
+    summary: RunSummary | None = None,
 ) -> Path:
     """Write the scores workbook for sales, atomically (temporary file, then rename).
 
@@ -307,20 +346,24 @@ def write_report_xlsx(
     Text goes through `safe_text`. Only the top ``max_rows`` leads are written (at most Excel's
     1,048,575); "About" says so when rows were left out. openpyxl writes about 7,000 rows/s, so
     a million rows take over two minutes: pass a smaller ``max_rows`` where that matters.
+    ``summary`` holds the whole run's counts when ``scores`` are only its top rows; its warnings
+    head "About", which is then the sheet the workbook opens on.
     """
     from openpyxl import Workbook
 
     limit = max(0, min(int(max_rows), EXCEL_MAX_ROWS))
     ordered = sort_scores(scores)
-    truncated = len(ordered) > limit
     table, kinds = report_table(ordered.iloc[:limit])
     table = safe_frame(table)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(SHEET_SCORES)
     _write_scores_sheet(ws, table, kinds)
     about = wb.create_sheet(SHEET_ABOUT)
-    notes = [f"Only the top {limit:,} of {len(ordered):,} leads are listed."] if truncated else []
-    _write_about_sheet(about, summary_items(scores, meta), notes)
+    warnings = summary.warnings if summary is not None else ()
+    items = summary_items(scores, meta, summary, listed=len(table))
+    _write_about_sheet(about, items, warnings)
+    if warnings:
+        wb.active = about
     with atomic_path(path) as tmp:
         wb.save(tmp)
     return Path(path)
@@ -446,8 +489,8 @@ def _excel_column(series: pd.Series, kind: str) -> list:
     return [_excel_value(v) for v in series.tolist()]
 
 
-def _write_about_sheet(ws, items: list[tuple[str, str]], notes: list[str]) -> None:
-    """Key/value run details, then how to read the report."""
+def _write_about_sheet(ws, items: list[tuple[str, str]], warnings: tuple[str, ...]) -> None:
+    """Warnings (bold red), key/value run details, then how to read the report."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
 
@@ -457,6 +500,12 @@ def _write_about_sheet(ws, items: list[tuple[str, str]], notes: list[str]) -> No
     title = WriteOnlyCell(ws, value="About this report")
     title.font = Font(bold=True, size=14)
     ws.append([title])
+    red = Font(bold=True, color=GRADE_TEXT_COLOURS["D"])
+    for text in warnings:
+        key, value = (WriteOnlyCell(ws, value=v) for v in ("Warning", _about_text(text)))
+        key.font = value.font = red
+        value.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.append([key, value])
     for label, text in items:
         key = WriteOnlyCell(ws, value=label)
         key.font = bold
@@ -466,7 +515,7 @@ def _write_about_sheet(ws, items: list[tuple[str, str]], notes: list[str]) -> No
     heading.font = bold
     ws.append([heading])
     wrap = Alignment(wrap_text=True, vertical="top")
-    for line in (*notes, *READING_GUIDE):
+    for line in READING_GUIDE:
         cell = WriteOnlyCell(ws, value=_excel_value(_about_text(line)))
         cell.alignment = wrap
         ws.append([None, cell])
@@ -480,16 +529,24 @@ def _about_text(text: str) -> str:
 # --------------------------------------------------------------------------------------- HTML
 
 
-def score_chart_png(scores: pd.Series, thresholds: Mapping[str, float]) -> bytes:
-    """Histogram of scores (0-100) with the grade thresholds, as PNG bytes (matplotlib Agg)."""
+def score_chart_png(score_hist: tuple[int, ...], thresholds: Mapping[str, float]) -> bytes:
+    """Histogram of scores (0-100) with the grade thresholds, as PNG bytes (matplotlib Agg).
+
+    ``score_hist[s]`` is the number of leads with score ``s`` (`RunSummary.score_hist`).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    values = pd.to_numeric(scores, errors="coerce").dropna().to_numpy()
     fig = Figure(figsize=(7, 2.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.hist(values, bins=np.arange(0, 105, 5), color="#4472C4", edgecolor="white")
+    ax.hist(
+        np.arange(len(score_hist)),
+        bins=np.arange(0, 105, 5),
+        weights=np.asarray(score_hist, float),
+        color="#4472C4",
+        edgecolor="white",
+    )
     for grade in "ABC":
         x = float(thresholds[grade])
         ax.axvline(x, color="#666666", linestyle="--", linewidth=1)
@@ -529,6 +586,7 @@ ul{margin:0;padding-left:16px}li{margin:0 0 2px}
 .gC{background:#FFEB9C;color:#9C5700}.gD{background:#FFC7CE;color:#9C0006}
 .guide li{color:#333;margin-bottom:4px}
 .tag{font-size:11px;background:#eee;color:#555;border-radius:3px;padding:1px 4px}
+.warning{background:#FFC7CE;color:#9C0006;font-weight:600;padding:8px 12px;border-radius:3px}
 """
 
 
@@ -603,22 +661,26 @@ def leads_table_html(top: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_report_html(scores: pd.DataFrame, path: str | Path, meta: Mapping) -> Path:
+def write_report_html(
+    scores: pd.DataFrame, path: str | Path, meta: Mapping, summary: RunSummary | None = None
+) -> Path:
     """Write one self-contained HTML page: run summary, score chart, top leads with reasons.
 
     No network resources: inline CSS, the chart as a base64 PNG ``data:`` URI, no scripts or
     fonts. Every data value is HTML-escaped. ``meta["top_n"]`` leads are listed (default 200).
+    The summary, chart and warnings come from ``summary`` (the whole run; default: ``scores``).
     """
     ordered = sort_scores(scores)
+    run = summary or RunSummary.of(scores, meta.get("n_scored"))
     top_n = int(meta.get("top_n") or DEFAULT_TOP_N)
     thresholds = {**DEFAULT_THRESHOLDS, **dict(meta.get("grade_thresholds") or {})}
     title = str(meta.get("title") or "Lead scores")
-    summary = "".join(
-        f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in summary_items(scores, meta)
-    )
+    warnings = "".join(f'<p class="warning">Warning: {_esc(w)}</p>' for w in run.warnings)
+    items = summary_items(scores, meta, run)
+    summary_rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in items)
     chart = ""
-    if "score" in ordered and len(ordered):
-        png = base64.b64encode(score_chart_png(ordered["score"], thresholds)).decode("ascii")
+    if sum(run.score_hist):
+        png = base64.b64encode(score_chart_png(run.score_hist, thresholds)).decode("ascii")
         chart = (
             "<h2>Score distribution</h2>"
             f'<img alt="Histogram of lead scores" src="data:image/png;base64,{png}">'
@@ -634,9 +696,10 @@ def write_report_html(scores: pd.DataFrame, path: str | Path, meta: Mapping) -> 
         f'<p class="meta">{_esc(meta_value(meta, scores, "model_name"))} '
         f"{_esc(meta_value(meta, scores, 'model_version'))}, "
         f"as of {_esc(_date_text(meta_value(meta, scores, 'as_of')))}</p>"
-        f'<table class="summary">{summary}</table>'
+        f"{warnings}"
+        f'<table class="summary">{summary_rows}</table>'
         f"{chart}"
-        f"<h2>Top {shown:,} leads of {len(ordered):,}</h2>"
+        f"<h2>Top {shown:,} leads of {run.n_scored:,}</h2>"
         f"{leads_table_html(ordered.iloc[:shown])}"
         f'<h2>How to read it</h2><ul class="guide">{guide}</ul>'
         "</body></html>\n"

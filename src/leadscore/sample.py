@@ -43,25 +43,6 @@ ACTIVITY_TYPES: tuple[str, ...] = (
     "form_submit",
 )
 
-LEAD_COLUMNS: tuple[str, ...] = (
-    "lead_id",
-    "account_id",
-    "created_at",
-    "company_name",
-    "industry",
-    "employees",
-    "annual_revenue",
-    "country",
-    "job_level",
-    "job_function",
-    "lead_source",
-    "meeting_at",
-    "won_at",
-    "lost_at",
-    "amount",
-)
-ACTIVITY_COLUMNS: tuple[str, ...] = ("lead_id", "occurred_at", "activity_type")
-
 DAY = 86_400
 
 # name: (share of accounts, log-employees shift, revenue per employee USD, intent effect,

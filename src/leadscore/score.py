@@ -51,6 +51,7 @@ from leadscore.spill import BucketFiles, group_buckets, spill_events, spill_lead
 SCORES_PARQUET = "scores.parquet"
 SCORES_CSV = "scores.csv"
 PREVIOUS_SCORES = "previous_scores.parquet"
+AS_OF_DTYPE = pd.ArrowDtype(pa.date32())
 MANIFEST = "manifest.json"
 TREND_POINTS = 5
 EVENT_BATCH_ROWS = 500_000
@@ -104,6 +105,7 @@ class ScoringResult:
     drift_warnings: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the run degraded (no activity data)
 
 
 def grade_for(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
@@ -408,7 +410,17 @@ def run_scoring(
     spec = bundle.spec
     timings["load_model"] = time.perf_counter() - clock
 
-    acts_path = activities_path or (settings.data.activities if leads_path is None else None)
+    # the configured event log also serves a --leads file: events of other leads are not spilled
+    acts_path = activities_path or settings.data.activities
+    data_warnings = []
+    if spec.has_activities and acts_path is None:
+        data_warnings.append(
+            "no activity data: the model uses activity features but no activities file was "
+            "given (--activities) or configured (data.activities), so every lead is scored as "
+            "if it had no activity"
+        )
+    for w in data_warnings:
+        log(f"[yellow]warning[/]: {w}")
     tally = LeadTally()
     sources = lead_sources(settings, leads_path)
     t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
@@ -459,8 +471,8 @@ def run_scoring(
             f"(see drift_psi.csv in the MLflow scoring run)"
         )
 
-    meta = _report_meta(settings, ref, as_of, n_open, n_skipped, run)
-    paths = _write_reports(run.top, out_dir, meta)
+    meta = _report_meta(settings, ref, as_of, n_skipped, run)
+    paths = _write_reports(run, n_open, data_warnings, out_dir, meta)
     paths.update(run.paths)
     timings["reports"] = time.perf_counter() - clock - sum(timings.values())
     result = ScoringResult(
@@ -473,8 +485,10 @@ def run_scoring(
         drift_warnings=warnings,
         timings={k: round(v, 3) for k, v in timings.items()},
         paths=paths,
+        warnings=data_warnings,
     )
     manifest = _manifest(settings, sources, acts_path, ref, as_of, result, n_events)
+    manifest["activity_data"] = events is not None
     paths["manifest"] = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     _log_scoring_run(settings, ref, as_of, result, run.score_hist, paths)
     return result
@@ -527,7 +541,8 @@ def _score_in_chunks(
             out["model_name"] = ref.name
             out["model_version"] = ref.version
             out["run_id"] = ref.run_id
-            out["as_of"] = as_of.normalize()
+            # a date (date32 in Parquet, YYYY-MM-DD in the CSV), not a midnight timestamp
+            out["as_of"] = pd.Series(as_of.date(), index=out.index, dtype=AS_OF_DTYPE)
             table = pa.Table.from_pandas(out, preserve_index=False)
             safe = out.copy()
             for col in safe.columns:
@@ -556,14 +571,14 @@ def _score_in_chunks(
             raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
         pq_writer.close()
         csv_writer.close()
-    features_sample = pd.concat(drift_parts) if drift_parts else pd.DataFrame()
+    features_sample = pd.concat(drift_parts)
     return _ChunkedRun(
         top=top.reset_index(drop=True),
         n_explore=n_explore,
         grade_counts=grades,
         score_hist=hist,
         drift_features=features_sample,
-        drift_scores=np.concatenate(drift_scores) if drift_scores else np.array([]),
+        drift_scores=np.concatenate(drift_scores),
         paths=paths,
     )
 
@@ -590,7 +605,6 @@ def _report_meta(
     settings: Settings,
     ref: ModelRef,
     as_of: pd.Timestamp,
-    n_scored: int,
     n_skipped: int,
     run: _ChunkedRun,
 ) -> dict:
@@ -600,25 +614,30 @@ def _report_meta(
         "run_id": ref.run_id,
         "model_uri": ref.uri,
         "as_of": f"{as_of:%Y-%m-%d}",
-        "n_scored": n_scored,
         "n_skipped": n_skipped,
         "n_explore": run.n_explore,
         "explore_share": settings.score.explore_share,
         "grade_thresholds": dict(settings.score.grade_thresholds),
-        "grade_counts": run.grade_counts,
         "headline_target": settings.headline_target,
         "top_n": settings.score.report_top_n,
-        "report_rows": len(run.top),
-        "score_hist": run.score_hist.tolist(),
     }
 
 
-def _write_reports(top: pd.DataFrame, out_dir: Path, meta: dict) -> dict[str, Path]:
-    from leadscore.report import write_report_html, write_report_xlsx
+def _write_reports(
+    run: _ChunkedRun, n_scored: int, warnings: list[str], out_dir: Path, meta: dict
+) -> dict[str, Path]:
+    """report.xlsx and report.html: the top rows listed, the summary counted over the run."""
+    from leadscore.report import RunSummary, write_report_html, write_report_xlsx
 
+    summary = RunSummary(
+        n_scored=n_scored,
+        grade_counts=dict(run.grade_counts),
+        score_hist=tuple(int(c) for c in run.score_hist),
+        warnings=tuple(warnings),
+    )
     xlsx, html = out_dir / "report.xlsx", out_dir / "report.html"
-    write_report_xlsx(top, xlsx, meta)
-    write_report_html(top, html, meta)
+    write_report_xlsx(run.top, xlsx, meta, summary=summary)
+    write_report_html(run.top, html, meta, summary=summary)
     return {"report_xlsx": xlsx, "report_html": html}
 
 
@@ -647,6 +666,7 @@ def _manifest(
             "activities": n_events,
             "grades": result.grade_counts,
         },
+        "warnings": result.warnings,
         "drift_warnings": result.drift_warnings,
         "timings_seconds": result.timings,
         "outputs": {k: str(v) for k, v in result.paths.items()},
@@ -663,11 +683,11 @@ def _log_scoring_run(
     paths: dict[str, Path],
 ) -> None:
     """One MLflow run per scoring: counts, score distribution, drift (PSI) and the manifest."""
-    import mlflow
+    from leadscore.registry import ensure_experiment, mlflow_module
 
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_experiment(settings.mlflow.experiment)
-    with mlflow.start_run(run_name=f"score {as_of:%Y-%m-%d}"):
+    mlflow = mlflow_module(settings.mlflow.tracking_uri)
+    experiment_id = ensure_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of:%Y-%m-%d}"):
         mlflow.set_tags(
             {
                 "leadscore.run_type": "scoring",

@@ -3,10 +3,13 @@
 A lead is *open* at `t` when it was created at or before `t` and no meeting, win or loss happened
 at or before `t`. Snapshots fall at creation and then every `interval_days` while the lead is
 open, up to `max_age_days` and the export date. Labels at `t`: the outcome happens in
-`(t, t + window]`. A snapshot whose window is not fully observed by the export date is left out
-for that target (`require_full_window`, the default: keeping only the early positives and the
-early losses of recent leads would bias their base rate upwards; with it off, only the snapshots
-with no outcome yet are left out) — never counted as a negative.
+`(t, t + window]`. The creation snapshot describes the lead as it arrived: every lead whose
+outcomes are not before its creation has one, and an outcome at the creation time itself is its
+label too (with dates only, a lead that converted the day it came in is a positive, not gone).
+A snapshot whose window is not fully observed by the export date is left out for that target
+(`require_full_window`, the default: keeping only the early positives and the early losses of
+recent leads would bias their base rate upwards; with it off, only the snapshots with no outcome
+yet are left out) — never counted as a negative.
 
 Weekly snapshots multiply rows, so each lead keeps at most `max_per_lead` of its snapshots, drawn
 at random (seeded), each weighted by how many it stands for; `max_examples` caps the total the same
@@ -15,7 +18,7 @@ way. Weighted, the kept rows estimate the same loss as all weekly snapshots, at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,7 +28,6 @@ from leadscore.contract import LeadData
 from leadscore.features import SECONDS_PER_DAY, FeatureSpec, build_features, choose_activity_types
 
 LABEL_PREFIX = "label_"
-KEY_COLUMNS = ("lead_id", "snapshot_at", "created_at", "weight")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Examples:
     spec: FeatureSpec
     targets: tuple[str, ...]
     export_date: pd.Timestamp | None
+    date_only: bool = False
+    same_day_outcomes: dict[str, int] = field(default_factory=dict)
 
     def label(self, target: str) -> pd.Series:
         return self.frame[LABEL_PREFIX + target]
@@ -84,13 +88,15 @@ def _eligible_counts(leads: pd.DataFrame, settings: Settings, export: pd.Timesta
     closed = closed_at(leads).to_numpy("datetime64[s]")
     closed_s = np.where(np.isnat(closed), np.iinfo(np.int64).max, closed.astype(np.int64))
     export_s = np.datetime64(export, "s").astype(np.int64)
-    # k * step <= export - created, k * step < closed - created, k * step <= max_age
+    # k * step <= export - created, k * step < closed - created, k * step <= max_age; the
+    # creation snapshot (k = 0) also when the lead closed at its creation time (same day)
     by_export = np.floor_divide(export_s - created, step)
     by_closed = np.where(
         closed_s == np.iinfo(np.int64).max,
         np.iinfo(np.int64).max,
         np.floor_divide(closed_s - created - 1, step),
     )
+    by_closed = np.where(closed_s >= created, np.maximum(by_closed, 0), by_closed)
     by_age = snap.max_age_days // snap.interval_days
     last_k = np.minimum(np.minimum(by_export, by_closed), by_age)
     return np.maximum(last_k + 1, 0)
@@ -154,25 +160,53 @@ def _flag_label(snaps: pd.DataFrame, target: str) -> pd.Series:
     return label
 
 
+def target_event(frame: pd.DataFrame, target: str) -> pd.Series:
+    """When the target's outcome happened (a won deal counts as a meeting)."""
+    if target == "meeting" and "won_at" in frame:
+        return frame[["meeting_at", "won_at"]].min(axis=1)
+    return frame[f"{target}_at"]
+
+
 def label_target(
     snaps: pd.DataFrame, target: str, settings: Settings, export: pd.Timestamp | None
 ) -> pd.Series:
     """1.0 / 0.0 per snapshot, NaN where the outcome cannot be known yet (censored)."""
     if f"{target}_flag" in snaps:
         return _flag_label(snaps, target)
-    event = snaps[f"{target}_at"]
-    if target == "meeting" and "won_at" in snaps:
-        event = snaps[["meeting_at", "won_at"]].min(axis=1)
+    event = target_event(snaps, target)
     if not settings.has_time:
         return event.notna().astype("float64")
     t = snaps["snapshot_at"]
     end = t + pd.Timedelta(days=settings.labels.window_days(target))
-    positive = (event > t) & (event <= end)
+    # `>=`: only the creation snapshot can meet an outcome at its own time (a later snapshot
+    # exists only while the lead is still open, so its outcomes come after it)
+    positive = (event >= t) & (event <= end)
     known = end <= export
     if not settings.labels.require_full_window:
         lost = snaps["lost_at"] if "lost_at" in snaps else pd.Series(pd.NaT, index=snaps.index)
         known = known | positive | lost.notna()
     return positive.astype("float64").where(known)
+
+
+def is_date_only(created: pd.Series) -> bool:
+    """Creation times without a time of day (every one at midnight): a date-only export."""
+    stamps = created.dropna()
+    return bool(len(stamps)) and bool((stamps == stamps.dt.normalize()).all())
+
+
+def same_day_outcomes(leads: pd.DataFrame, settings: Settings) -> dict[str, int]:
+    """Per target with timestamps, the leads whose outcome fell on their creation date."""
+    if not settings.has_time or "created_at" not in leads:
+        return {}
+    created = leads["created_at"]
+    out = {}
+    for target in settings.targets:
+        if f"{target}_at" not in leads:
+            continue
+        event = target_event(leads, target)
+        same = (event >= created) & (event.dt.normalize() == created.dt.normalize())
+        out[target] = int(same.sum())
+    return out
 
 
 def build_examples(data: LeadData, settings: Settings, spec: FeatureSpec | None = None) -> Examples:
@@ -195,7 +229,16 @@ def build_examples(data: LeadData, settings: Settings, spec: FeatureSpec | None 
     extra = {c: snaps[c] for c in ("amount",) if c in snaps}
     frame = pd.concat([keys, pd.DataFrame(labels), pd.DataFrame(extra), feats], axis=1)
     frame = frame.loc[:, ~frame.columns.duplicated()]
-    return Examples(frame, spec, settings.targets, data.export_date)
+    date_only = settings.has_time and "created_at" in data.leads
+    date_only = date_only and is_date_only(data.leads["created_at"])
+    return Examples(
+        frame,
+        spec,
+        settings.targets,
+        data.export_date,
+        date_only=date_only,
+        same_day_outcomes=same_day_outcomes(data.leads, settings),
+    )
 
 
 def scoring_snapshots(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int]:

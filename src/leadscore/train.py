@@ -8,7 +8,6 @@ Pure steps (split, fit, calibrate, evaluate) take frames and return models and n
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import tempfile
 import time
@@ -127,14 +126,6 @@ def check_minimum_data(target: str, split: TargetSplit, frame: pd.DataFrame, set
             )
 
 
-def _eval_data(lgbm: lgb.LGBMClassifier, X: pd.DataFrame, y: np.ndarray) -> dict:
-    """The early-stopping set in the form this LightGBM takes (`eval_X`/`eval_y` from 4.7 on,
-    `eval_set` before)."""
-    if "eval_X" in inspect.signature(lgbm.fit).parameters:
-        return {"eval_X": (X,), "eval_y": (y,)}
-    return {"eval_set": [(X, y)]}
-
-
 def fit_target_model(
     target: str,
     spec: FeatureSpec,
@@ -156,9 +147,10 @@ def fit_target_model(
         prep.transform(X_fit),
         y_fit,
         sample_weight=w_fit,
+        eval_X=(prep.transform(X_cal),),
+        eval_y=(y_cal,),
         eval_sample_weight=[w_cal],
         callbacks=[lgb.early_stopping(m.early_stopping_rounds, verbose=False)],
-        **_eval_data(lgbm, prep.transform(X_cal), y_cal),
     )
     margin = pipeline.predict_proba(X_cal, raw_score=True)
     calibrator = Calibrator(method=m.calibration).fit(margin, y_cal, sample_weight=w_cal)
@@ -381,6 +373,8 @@ def flat_counts(results: dict[str, TargetResult], examples: Examples, data: Lead
         "counts.activities": 0 if data.activities is None else len(data.activities),
         "counts.examples": len(examples.frame),
     }
+    for target, n in examples.same_day_outcomes.items():
+        out[f"counts.{target}.outcomes_on_creation_date"] = n
     for target, result in results.items():
         out.update({f"counts.{target}.{k}": v for k, v in result.counts.items()})
     return out
@@ -498,6 +492,12 @@ def run_training(
     with _step(out, "building point-in-time examples"):
         examples = build_examples(data, settings)
     out.print(f"{len(data.leads):,} leads -> {len(examples.frame):,} examples")
+    if examples.date_only:
+        same_day = ", ".join(f"{t} {n:,}" for t, n in examples.same_day_outcomes.items())
+        out.print(
+            "date-only timestamps (every creation time at midnight): outcomes on the creation "
+            f"date, labels of the lead's creation snapshot: {same_day or 'none'}"
+        )
     split_method = "time" if settings.has_time else STRATIFIED_RANDOM
     if split_method == STRATIFIED_RANDOM:
         out.print(

@@ -298,3 +298,23 @@ def test_streamed_csv_with_a_broken_row_names_the_file(tmp_path, small_csv_block
     path = write(tmp_path, "broken.csv", text)
     with pytest.raises(DataFileError, match=r"broken\.csv: cannot read"):
         list(iter_table_batches(path, ["lead_id"], batch_rows=7))
+
+
+def test_duplicate_id_across_batches_drops_every_row_as_the_whole_read_does(
+    tmp_path, small_csv_blocks
+):
+    from leadscore.contract import drop_leads
+
+    lines = MANY_LEADS.splitlines(keepends=True)
+    lines.append("L3,2025-02-01,retail,5\n")  # L3 again, far from its first row (batch 1)
+    settings = batched_settings(tmp_path, "".join(lines), validation={"drop_invalid_rows": True})
+    whole = load_lead_data(settings, include_outcomes=False).leads
+    assert "L3" not in set(whole["lead_id"])
+    kept, bad_ids, n_batches = [], set(), 0
+    for leads, found in iter_lead_batches(settings, include_outcomes=False, batch_rows=5):
+        n_batches += 1
+        bad_ids |= {p.lead_id for p in found if p.lead_id is not None}  # as the scorer does
+        kept.append(drop_leads(leads, bad_ids))
+    assert n_batches > 3
+    streamed = pd.concat(kept, ignore_index=True)
+    assert streamed["lead_id"].tolist() == whole["lead_id"].tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -254,3 +255,60 @@ def test_unreadable_part_is_an_error_naming_it(tmp_path):
     (folder / "part-20260101T000000000000Z-abc-00000.parquet").write_bytes(b"not parquet")
     with pytest.raises(fb.FeedbackError, match=r"part-20260101T000000000000Z-abc-00000\.parquet"):
         read_store(folder)
+
+
+def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_path):
+    """The outcomes in the report's "Sales feedback" drop-down, read from the xlsx itself, are
+    each accepted by `leadscore feedback`, and its error for anything else lists the same ones."""
+    import yaml
+    from openpyxl import load_workbook
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.report import SHEET_SCORES, write_report_xlsx
+
+    n = 6
+    ids = [f"L{i}" for i in range(1, n + 1)]
+    scores = pd.DataFrame(
+        {
+            "lead_id": ids,
+            "p_won": [0.5, 0.4, 0.3, 0.2, 0.1, 0.05],
+            "score": [90, 80, 70, 60, 50, 40],
+            "grade": ["A", "A", "B", "B", "C", "D"],
+        }
+    )
+    report = write_report_xlsx(scores, tmp_path / "report.xlsx", {})
+    book = load_workbook(report)
+    ws = book[SHEET_SCORES]
+    header = [c.value for c in ws[1]]
+    outcome_col = header.index("Sales feedback") + 1
+    (drop_down,) = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+    letter = ws.cell(row=1, column=outcome_col).column_letter
+    assert str(drop_down.sqref) == f"{letter}2:{letter}{n + 1}"
+    offered = drop_down.formula1.strip('"').split(",")
+    assert len(offered) == len(set(offered)) >= 1 and len(offered) < n
+    filled = [*offered, "not_an_outcome"]  # one lead each, the last one with a made-up outcome
+    for row, outcome in enumerate(filled, start=2):
+        ws.cell(row, outcome_col, outcome)
+        ws.cell(row, outcome_col + 1, "2025-06-02")
+    book.save(report)
+
+    (tmp_path / "leads.csv").write_text(
+        "lead_id,created_at\n" + "".join(f"{i},2025-01-01\n" for i in ids)
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"data": {"leads": str(tmp_path / "leads.csv"), "feedback": str(tmp_path / "store")}}
+        )
+    )
+    result = CliRunner().invoke(app, ["feedback", str(report), "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"feedback: {len(offered)} new, 0 already stored, 1 rejected" in result.output
+    stored = read_store(tmp_path / "store")
+    assert sorted(stored["outcome"]) == sorted(offered)
+    summary = ingest_feedback(settings_for(tmp_path), [report], now=NOW, lead_ids=pd.Series(ids))
+    (problem,) = summary.problems
+    assert problem.value == "not_an_outcome"
+    expected = re.search(r"expected one of ([^)]*)\)", problem.message)
+    assert expected and expected.group(1).split(", ") == offered

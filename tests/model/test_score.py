@@ -191,7 +191,7 @@ def test_cli_exit_codes(trained, tmp_path):
     bad_date = runner.invoke(
         app, ["score", "-c", str(config), "--as-of", "someday", "--out", str(tmp_path / "y")]
     )
-    assert bad_date.exit_code == 1
+    assert bad_date.exit_code == 2
 
 
 def test_filled_in_report_comes_back_as_feedback(trained, tmp_path):
@@ -251,3 +251,163 @@ def test_bad_activity_rows_name_file_and_row(trained, tmp_path):
     )
     result = run_scoring(lenient, AS_OF, tmp_path / "out", activities_path=path)
     assert result.n_scored > 0 and (tmp_path / "out" / "scores.parquet").exists()
+
+
+def test_leads_file_without_activities_scores_with_the_configured_activities(trained, tmp_path):
+    run_scoring(trained, AS_OF, tmp_path / "config")
+    run_scoring(trained, AS_OF, tmp_path / "file", leads_path=trained.data.leads)
+    pd.testing.assert_frame_equal(scores_of(tmp_path / "config"), scores_of(tmp_path / "file"))
+    manifest = json.loads((tmp_path / "file" / "manifest.json").read_text())
+    assert manifest["counts"]["activities"] > 0
+    assert manifest["inputs"]["activities"]["path"] == str(trained.data.activities)
+    assert manifest["activity_data"] is True and manifest["warnings"] == []
+
+
+def test_model_with_activity_features_and_no_activity_data_says_so(trained, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    no_acts = trained.model_copy(
+        update={"data": trained.data.model_copy(update={"activities": None})}
+    )
+    printed = io.StringIO()
+    result = run_scoring(no_acts, AS_OF, tmp_path, console=Console(file=printed, width=300))
+    assert result.n_scored > 0 and len(result.warnings) == 1
+    warning = result.warnings[0]
+    assert "no activity data" in warning
+    assert warning in printed.getvalue()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["activity_data"] is False and manifest["warnings"] == [warning]
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'class="warning"' in page and warning in page
+    book = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    about = [v for row in book["About"].iter_rows(values_only=True) for v in row if v]
+    assert any(warning in str(v) for v in about)
+
+
+def test_report_summary_counts_the_whole_run_when_the_lead_list_is_capped(
+    trained, tmp_path, monkeypatch
+):
+    import leadscore.report
+
+    charted = []
+    draw = leadscore.report.score_chart_png
+    monkeypatch.setattr(
+        "leadscore.report.score_chart_png", lambda h, t: charted.append(h) or draw(h, t)
+    )
+    monkeypatch.setattr("leadscore.score.REPORT_MAX_ROWS", 100)
+    run_scoring(trained, AS_OF, tmp_path)
+    scores = scores_of(tmp_path)
+    n = len(scores)
+    assert n > 300
+    counts = scores["grade"].value_counts()
+    per_grade = ", ".join(f"{g}: {int(counts.get(g, 0)):,}" for g in "ABCD")
+    listed = f"top 100 of {n:,}"
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"<td>Leads per grade</td><td>{per_grade}</td>" in page
+    assert f"<td>Leads scored</td><td>{n:,}</td>" in page
+    assert listed in page
+    book = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    about = {r[0]: r[1] for r in book["About"].iter_rows(values_only=True) if r and r[0]}
+    assert about["Leads per grade"] == per_grade
+    assert any(listed in str(v) for v in about.values())
+    assert book["Scores"].max_row == 101
+    assert len(charted) == 1
+    expected = np.bincount(scores["score"].to_numpy(), minlength=101)
+    assert list(charted[0]) == expected.tolist()
+
+
+def test_scoring_run_lands_in_the_registry_experiment(trained, tmp_path):
+    from leadscore.registry import artifact_root, mlflow_module
+
+    mlflow_settings = trained.mlflow.model_copy(update={"experiment": "scoring-only"})
+    settings = trained.model_copy(update={"mlflow": mlflow_settings})
+    run_scoring(settings, AS_OF, tmp_path / "out")
+    uri = settings.mlflow.tracking_uri
+    client = mlflow_module(uri).MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("scoring-only")
+    assert experiment is not None
+    assert experiment.artifact_location == artifact_root(uri)
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.data.tags["leadscore.run_type"] for r in runs] == ["scoring"]
+    assert runs[0].info.artifact_uri.startswith(experiment.artifact_location)
+    assert "manifest.json" in [f.path for f in client.list_artifacts(runs[0].info.run_id)]
+
+
+def test_as_of_is_a_date_in_csv_and_parquet(trained, tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    run_scoring(trained, AS_OF + pd.Timedelta(hours=9), tmp_path)
+    assert pq.read_schema(tmp_path / "scores.parquet").field("as_of").type == pa.date32()
+    assert set(scores_of(tmp_path)["as_of"]) == {dt.date(2026, 11, 1)}
+    assert set(pd.read_csv(tmp_path / "scores.csv", dtype=str)["as_of"]) == {"2026-11-01"}
+
+
+def test_scores_csv_written_by_scoring_is_formula_safe(tmp_path):
+    """Lead ids and an attribute (its name and values) that read as spreadsheet formulas reach
+    scores.csv as inert text; every text column is guarded, numbers stay bare numbers."""
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from leadscore.config import settings_from_dict
+    from leadscore.report import FORMULA_PREFIXES, restore_text
+
+    rng = np.random.default_rng(0)
+    n = 1_500
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    source = rng.choice(["=cmd()", "+1", "@x", "plain"], n)
+    p_won = np.select([source == "=cmd()", source == "+1"], [0.5, 0.3], 0.05)
+    won = (rng.random(n) < p_won) & (created < pd.Timestamp("2025-10-01"))
+    evil_ids = ["=cmd()", "+1", "@x", "-2+3"]
+    won[-len(evil_ids) :] = False  # open leads: scored
+    ids = [f"L{i}" for i in range(n - len(evil_ids))] + evil_ids
+    stamp = "%Y-%m-%d %H:%M:%S"
+    leads = pd.DataFrame({"lead_id": ids, "created_at": created.strftime(stamp), "=cmd()": source})
+    leads["won_at"] = np.where(won, (created + pd.Timedelta(days=3)).strftime(stamp), "")
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    settings = settings_from_dict(
+        {
+            "data": {"leads": str(tmp_path / "leads.csv"), "feedback": str(tmp_path / "fb")},
+            "columns": {"meeting_at": None, "categorical": ["=cmd()"], "numeric": []},
+            "labels": {"export_date": "2026-01-01"},
+            "train": {
+                "min_positives": 10,
+                "min_negatives": 10,
+                "model": {"n_estimators": 30, "n_jobs": 1},
+            },
+            "mlflow": {
+                "tracking_uri": f"sqlite:///{tmp_path}/mlruns.db",
+                "experiment": "t",
+                "model_name": "csv-test",
+                "export_dir": str(tmp_path / "champion"),
+            },
+        }
+    )
+    quiet = Console(file=io.StringIO())
+    run_training(settings, promote=True, console=quiet)
+    out = tmp_path / "out"
+    run_scoring(settings, pd.Timestamp("2026-01-01"), out, console=quiet)
+
+    parquet = scores_of(out)
+    with (out / "scores.csv").open(newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert len(rows) == len(parquet) and set(evil_ids) <= set(parquet["lead_id"])
+    cells = pd.DataFrame(rows, columns=header)
+    text_columns = [c for c in parquet.columns if pd.api.types.is_string_dtype(parquet[c])]
+    assert {"lead_id", "reason_pos_1", "reason_neg_1"} <= set(text_columns)
+    for col in text_columns:
+        assert not cells[col].str.startswith(FORMULA_PREFIXES).any(), col
+        # the guard only adds a quote: reading it back gives the scores' values
+        raw = parquet[col].fillna("").astype(str).tolist()
+        assert restore_text(cells[col]).tolist() == raw, col
+    assert {"'" + i for i in evil_ids} <= set(cells["lead_id"])
+    reasons = pd.concat([cells[c] for c in header if c.startswith("reason_")])
+    assert reasons.str.startswith("'=cmd() is ").any()  # an attribute's name opens the sentence
+    fits = cells["fit_score"].astype(float)
+    assert (fits < 0).any()  # negative numbers are written as numbers, without a quote
+    np.testing.assert_allclose(fits, parquet["fit_score"], atol=0.01)

@@ -91,16 +91,41 @@ def test_metric_names_cover_model_baselines_and_segments(won):
 
 
 def test_model_is_calibrated_on_held_out_rows_and_early_stopped(won, examples, settings):
-    model = won.model
-    train = examples.frame.loc[won.split.train]
-    y, w = label_array(train, "won"), train["weight"].to_numpy()
-    assert model.base_rate == pytest.approx(np.sum(w * y) / np.sum(w))
-    assert model.metadata["best_iteration"] <= settings.train.model.n_estimators
-    assert model.metadata["calibration_method"] == model.calibrator.method_
-    val = examples.frame.loc[won.split.validation, examples.spec.columns]
+    frame, split, model = examples.frame, won.split, won.model
+    fit, cal = frame.loc[split.fit], frame.loc[split.calibration]
+    assert model.metadata["fit_rows"] == len(fit) and model.metadata["calibration_rows"] == len(cal)
+    # the held-out slice is disjoint from the fit rows (no row, no lead) and later in time
+    assert not set(split.fit) & set(split.calibration)
+    assert not set(fit["lead_id"]) & set(cal["lead_id"])
+    cutoff = split.calibration_cutoff
+    assert model.metadata["calibration_cutoff"] == cutoff.isoformat()
+    assert fit["snapshot_at"].max() < cutoff <= cal["snapshot_at"].min()
+
+    # early stopping: the booster stopped before n_estimators, on the loss of the calibration rows
+    lgbm = model.pipeline.named_steps["lgbm"]
+    best, patience = model.metadata["best_iteration"], settings.train.model.early_stopping_rounds
+    assert best < settings.train.model.n_estimators
+    (curve,) = [list(metrics["binary_logloss"]) for metrics in lgbm.evals_result_.values()]
+    assert len(curve) == best + patience and int(np.argmin(curve)) + 1 == best
+    X_cal = model.pipeline.named_steps["prep"].transform(cal[examples.spec.columns])
+    y_cal, w_cal = label_array(cal, "won"), cal["weight"].to_numpy(float)
+    held_out_loss = []
+    for k in range(1, best + 1):
+        p = 1 / (1 + np.exp(-lgbm.predict(X_cal, raw_score=True, num_iteration=k)))
+        held_out_loss.append(
+            -np.average(y_cal * np.log(p) + (1 - y_cal) * np.log(1 - p), weights=w_cal)
+        )
+    np.testing.assert_allclose(curve[:best], held_out_loss, rtol=1e-6)
+
+    # the calibrator was fit on the calibration rows: there, mean probability = conversion rate
+    p_cal = model.predict_proba(cal[examples.spec.columns])
+    assert np.average(p_cal, weights=w_cal) == pytest.approx(
+        np.average(y_cal, weights=w_cal), abs=1e-4
+    )
+
+    val = frame.loc[split.validation, examples.spec.columns]
     p = model.predict_proba(val)
     assert ((p > 0) & (p < 1)).all()
-    assert np.array_equal(p, won.validation_scores["lightgbm"])
     # the model ranks better than chance on future leads
     assert won.metrics["lightgbm"]["roc_auc"] > 0.65
 
@@ -167,3 +192,39 @@ def test_feedback_corrects_outcomes_before_examples(settings):
     row = corrected.leads[corrected.leads["lead_id"] == open_lead["lead_id"]].iloc[0]
     assert row["meeting_at"].normalize() == when.normalize()
     assert with_feedback(data, None) == (data, {})
+
+
+def test_date_only_data_with_same_day_conversions_trains(tmp_path):
+    """A CRM export with dates only, one outcome, every conversion on the contact day."""
+    import io
+
+    from rich.console import Console
+
+    from leadscore.config import settings_from_dict
+
+    rng = np.random.default_rng(0)
+    n = 1_000
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 540, n), unit="D")
+    source = rng.choice(["inbound", "outbound"], n)
+    won = rng.random(n) < np.where(source == "inbound", 0.5, 0.1)
+    day = created.strftime("%Y-%m-%d")
+    leads = pd.DataFrame(
+        {"lead_id": [f"L{i}" for i in range(n)], "created_at": day, "source": source}
+    )
+    leads["won_at"] = np.where(won, day, "")
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    s = settings_from_dict(
+        {
+            "data": {"leads": str(tmp_path / "leads.csv")},
+            "columns": {"meeting_at": None, "categorical": ["source"], "numeric": []},
+            "labels": {"export_date": "2026-01-01"},
+            "train": {"model": {"n_estimators": 30, "n_jobs": 1}},
+            "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlruns.db", "experiment": "t"},
+        }
+    )
+    out = io.StringIO()
+    result = run_training(s, console=Console(file=out, width=200))
+    assert result.targets["won"].counts["train_positives"] > 0
+    assert result.counts["counts.won.outcomes_on_creation_date"] == int(won.sum())
+    assert f"won {int(won.sum()):,}" in out.getvalue()
+    assert "date-only" in out.getvalue()

@@ -183,15 +183,15 @@ def truth() -> pd.DataFrame:
 
 
 def test_sample_feedback_reports_true_outcomes_in_the_window(truth):
-    as_of = T("2026-01-01")
+    as_of, horizon = T("2026-01-01"), pd.Timedelta(weeks=8)
     open_ids = truth["lead_id"].iloc[:300]
-    fb = sample_feedback(truth, open_ids, as_of, rng_seed=3, share=0.5)
+    fb = sample_feedback(truth, open_ids, as_of, rng_seed=3, share=0.5, horizon=horizon)
     assert list(fb.columns) == ["lead_id", "outcome", "date", "rep", "note"]
     assert fb["lead_id"].isin(open_ids).all()
     assert fb["lead_id"].nunique() <= 150
     dates = pd.to_datetime(fb["date"])
     assert (dates > as_of - pd.Timedelta(days=1)).all()
-    assert (dates <= as_of + pd.Timedelta(weeks=8)).all()
+    assert (dates <= as_of + horizon).all()
     assert set(fb["outcome"]) == {"meeting_held", "won", "lost", "disqualified"}
     merged = fb.merge(truth, on="lead_id")
     for outcome, col in (("meeting_held", "meeting_at"), ("won", "won_at"), ("lost", "lost_at")):
@@ -199,6 +199,8 @@ def test_sample_feedback_reports_true_outcomes_in_the_window(truth):
         assert (pd.to_datetime(rows["date"]) == rows[col].dt.normalize()).all()
     dq = merged[merged["outcome"] == "disqualified"]
     assert dq["meeting_at"].isna().all() and dq["won_at"].isna().all()
-    again = sample_feedback(truth, open_ids, as_of, rng_seed=3, share=0.5)
+    again = sample_feedback(truth, open_ids, as_of, rng_seed=3, share=0.5, horizon=horizon)
     pd.testing.assert_frame_equal(fb, again)
-    assert not fb.equals(sample_feedback(truth, open_ids, as_of, rng_seed=4, share=0.5))
+    assert not fb.equals(
+        sample_feedback(truth, open_ids, as_of, rng_seed=4, share=0.5, horizon=horizon)
+    )

@@ -17,12 +17,12 @@ from leadscore.report import (
     LEAD_ID_HEADER,
     SHEET_ABOUT,
     SHEET_SCORES,
+    RunSummary,
     restore_text,
     safe_frame,
     safe_text,
     write_report_html,
     write_report_xlsx,
-    write_scores_csv,
 )
 
 INJECTIONS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tfoo", "\rbar"]
@@ -103,15 +103,6 @@ def test_csv_cells_are_inert_and_numbers_stay_numbers(tmp_path):
     assert [float(r[1]) for r in rows[1:]] == [-1.5, -2.0, 3.0, 0.0, -0.1, 7.0]
     raw = path.read_text(encoding="utf-8")
     assert "\n-1.5" not in raw and ",-1.5" in raw  # a bare number, not quoted text
-
-
-def test_write_scores_csv_makes_every_text_column_safe(tmp_path):
-    path = write_scores_csv(scores_frame(), tmp_path / "s.csv")
-    read = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for col in ("lead_id", "reason_pos_1"):
-        starts = read[col].str[:1]
-        assert not starts.isin(["=", "+", "-", "@", "\t", "\r"]).any()
-    assert read["fit_score"].iloc[0] == "-5.5"
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +282,21 @@ def test_html_without_optional_columns(tmp_path):
     assert "<th>P(won)</th>" not in text and "Explore share" not in text
     assert "<th>Grade</th>" in text
     assert "Top 8 leads of 8" in text
+
+
+def test_summary_describes_the_whole_run_when_only_the_top_rows_are_listed(tmp_path):
+    hist = [0] * 101
+    hist[3], hist[40], hist[60], hist[90] = 900, 50, 30, 20
+    run = RunSummary(1_000, {"A": 20, "B": 30, "C": 50, "D": 900}, tuple(hist), ("no data",))
+    html_path = write_report_html(scores_frame(), tmp_path / "r.html", META, summary=run)
+    page = html_path.read_text(encoding="utf-8")
+    assert "<td>Leads per grade</td><td>A: 20, B: 30, C: 50, D: 900</td>" in page
+    assert "<td>Leads scored</td><td>1,000</td>" in page
+    assert "top 8 of 1,000" in page and "Top 8 leads of 1,000" in page
+    assert '<p class="warning">Warning: no data</p>' in page
+    book = load_workbook(write_report_xlsx(scores_frame(), tmp_path / "r.xlsx", META, 3, run))
+    about = {r[0]: r[1] for r in book[SHEET_ABOUT].iter_rows(values_only=True) if r and r[0]}
+    assert about["Leads per grade"] == "A: 20, B: 30, C: 50, D: 900"
+    assert about["Leads listed"] == "top 3 of 1,000 (highest scores)"
+    assert about["Warning"] == "no data"
+    assert book.active.title == SHEET_ABOUT

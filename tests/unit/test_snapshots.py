@@ -288,3 +288,44 @@ def test_scoring_without_timestamps_skips_leads_already_converted():
     snaps, skipped = scoring_snapshots(data.leads, pd.Timestamp("2026-01-01"))
     assert snaps["lead_id"].tolist() == ["b", "c"]
     assert skipped == 1
+
+
+def test_date_only_outcome_on_the_creation_day_labels_the_creation_snapshot():
+    # a CRM export with dates only: an inbound call that converted the day it came in
+    data = lead_data(
+        [
+            {"lead_id": "same", "created_at": "2024-03-01", "won_at": "2024-03-01"},
+            {"lead_id": "lost", "created_at": "2024-03-01", "lost_at": "2024-03-01"},
+            {"lead_id": "later", "created_at": "2024-03-01", "meeting_at": "2024-03-20"},
+            {"lead_id": "open", "created_at": "2024-03-01"},
+        ],
+        [],
+    )
+    ex = build_examples(data, settings())
+    same = rows_of(ex, "same")
+    assert same["snapshot_at"].tolist() == [pd.Timestamp("2024-03-01")]  # no later snapshot
+    assert same["label_won"].tolist() == [1.0] and same["label_meeting"].tolist() == [1.0]
+    lost = rows_of(ex, "lost")
+    assert lost["label_won"].tolist() == [0.0] and lost["label_meeting"].tolist() == [0.0]
+    later = rows_of(ex, "later")
+    assert later["snapshot_at"].max() < pd.Timestamp("2024-03-20")  # open strictly before
+    assert later["label_meeting"].eq(1.0).all()
+    assert ex.date_only
+    assert ex.same_day_outcomes == {"meeting": 1, "won": 1}
+    # scoring: a lead whose outcome is at or before the as-of is not open
+    snaps, skipped = scoring_snapshots(data.leads, pd.Timestamp("2024-03-01"))
+    assert sorted(snaps["lead_id"]) == ["later", "open"] and skipped == 2
+
+
+def test_outcome_before_creation_gives_no_snapshot_and_times_are_not_date_only():
+    data = lead_data(
+        [
+            {"lead_id": "early", "created_at": "2024-03-03 10:00", "won_at": "2024-03-01 09:00"},
+            {"lead_id": "timed", "created_at": "2024-03-01 10:00", "won_at": "2024-03-01 10:00"},
+        ],
+        [],
+    )
+    ex = build_examples(data, settings())
+    assert rows_of(ex, "early").empty
+    assert rows_of(ex, "timed")["label_won"].tolist() == [1.0]  # at the creation time: its label
+    assert not ex.date_only

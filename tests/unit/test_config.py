@@ -1,0 +1,52 @@
+"""Config loading: date-valued keys take a YAML date or a string; bad values name key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.config import ConfigError, config_as_yaml, load_config
+
+
+def _write(tmp_path: Path, export_date: str) -> Path:
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        f"data:\n  leads: leads.csv\nlabels:\n  export_date: {export_date}\n", encoding="utf-8"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2026-01-01", "2026-01-01"),  # unquoted: YAML reads a date
+        ("2026-01-01 10:30:00", "2026-01-01 10:30:00"),  # unquoted: YAML reads a datetime
+        ("'2026-01-01'", "2026-01-01"),  # quoted: a string
+        ("'2026-1-1'", "2026-01-01"),
+        ("null", None),
+    ],
+)
+def test_export_date_accepts_a_yaml_date_or_a_string(tmp_path, written, expected):
+    settings = load_config(_write(tmp_path, written))
+    got = settings.labels.export_date
+    if expected is None:
+        assert got is None
+    else:
+        assert pd.Timestamp(got) == pd.Timestamp(expected)
+        # the logged config is plain YAML and loads back to the same settings
+        again = tmp_path / "again.yaml"
+        again.write_text(config_as_yaml(settings), encoding="utf-8")
+        assert pd.Timestamp(load_config(again).labels.export_date) == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("written", ["2026-13-45", "'2026-02-30'", "'next monday'", "20"])
+def test_a_bad_export_date_names_the_key_the_value_and_the_file(tmp_path, written):
+    path = _write(tmp_path, written)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "labels.export_date" in message
+    assert written.strip("'") in message
