@@ -1,4 +1,4 @@
-"""Rows per second of `leadscore.explain.explain` against raw LightGBM `pred_contrib`.
+"""Rows per second of `leadscore.modeling.explain.explain` against raw LightGBM `pred_contrib`.
 
 Same booster, same rows: a 400-tree model (num_leaves=15, max_depth=6) on ~40 synthetic
 features (attributes, age, per-type activity counts, recency), explaining 50k rows with two
@@ -22,11 +22,11 @@ import pandas as pd
 from machine import REPO, append_section, machine, machine_line  # benchmarks/, beside this script
 
 from leadscore.config import Model as ModelSettings
-from leadscore.explain import explain, fit_vs_engagement
-from leadscore.features import FeatureSpec
-from leadscore.model import Calibrator, TargetModel, make_pipeline
-from leadscore.reasons import top_reasons
-from leadscore.sample import ACTIVITY_TYPES as SAMPLE_ACTIVITY_TYPES
+from leadscore.data.features import FeatureSpec
+from leadscore.data.sample import ACTIVITY_TYPES as SAMPLE_ACTIVITY_TYPES
+from leadscore.modeling.explain import explain, fit_vs_engagement
+from leadscore.modeling.model import Calibrator, TargetModel, make_pipeline
+from leadscore.scoring.reasons import top_reasons
 
 THREADS = 2
 ACTIVITY_TYPES = SAMPLE_ACTIVITY_TYPES[:6]

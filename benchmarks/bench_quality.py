@@ -1,6 +1,6 @@
 """Model quality against the baselines: the sample funnel and each real public data set.
 
-Trains through `leadscore.train.run_training` with each config (`configs/sample.yaml` on a
+Trains through `leadscore.modeling.train.run_training` with each config (`configs/sample.yaml` on a
 freshly written sample, `configs/x_education.yaml`, `configs/olist.yaml` on `../shared/data/`)
 into a private MLflow store, and prints the validation metrics of the model and both baselines
 per target. Appends the table to docs/benchmarks.md.
@@ -20,8 +20,8 @@ from pathlib import Path
 from machine import REPO, append_section, machine, machine_line  # benchmarks/ (script's folder)
 
 from leadscore.config import load_config
-from leadscore.sample import write_sample
-from leadscore.train import run_training
+from leadscore.data.sample import write_sample
+from leadscore.modeling.train import run_training
 
 SHARED = REPO.parent / "shared" / "data"
 MODELS = ("lightgbm", "logreg", "points")

@@ -1,4 +1,4 @@
-"""Time `leadscore.sample.write_sample` and measure its peak memory at several sizes.
+"""Time `leadscore.data.sample.write_sample` and measure its peak memory at several sizes.
 
 Each size runs in a fresh subprocess, so the peak resident set (`ru_maxrss`) belongs to that size
 alone. Prints a table and appends a dated section to docs/benchmarks.md.
@@ -25,7 +25,7 @@ DEFAULT_SIZES = (100_000, 1_000_000)
 CHILD = """
 import json, resource, sys, tempfile, time
 from pathlib import Path
-from leadscore.sample import write_sample
+from leadscore.data.sample import write_sample
 
 n = int(sys.argv[1])
 with tempfile.TemporaryDirectory(dir=sys.argv[2]) as tmp:

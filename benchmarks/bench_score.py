@@ -1,4 +1,4 @@
-"""Time `leadscore.score.run_scoring` on open leads, against LightGBM's native `pred_contrib`.
+"""Time `leadscore.scoring.run.run_scoring` on open leads, against LightGBM's native `pred_contrib`.
 
 One model is trained first (`write_sample` with `--train-leads` leads, seed 0, the settings of
 configs/sample.yaml with absolute paths, a private SQLite MLflow store, `run_training(...,
@@ -79,7 +79,7 @@ def bench_settings(data, store, overrides):
 WRITE = """
 import sys
 from pathlib import Path
-from leadscore.sample import write_sample
+from leadscore.data.sample import write_sample
 write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=int(sys.argv[3]))
 """
 
@@ -90,8 +90,8 @@ import io, json, sys, time
 from pathlib import Path
 import pandas as pd
 from rich.console import Console
-from leadscore.sample import write_sample
-from leadscore.train import run_training
+from leadscore.data.sample import write_sample
+from leadscore.modeling.train import run_training
 
 data, store = Path(sys.argv[1]), Path(sys.argv[2])
 n_leads, overrides, as_of = int(sys.argv[3]), json.loads(sys.argv[4]), pd.Timestamp(sys.argv[5])
@@ -166,11 +166,11 @@ def sampler():
 
 import numpy as np
 import pandas as pd
-import leadscore.explain as E
-import leadscore.reasons as R
-import leadscore.score as S
-from leadscore.model import LeadScoreModel
-from leadscore.score import run_scoring
+import leadscore.modeling.explain as E
+import leadscore.scoring.reasons as R
+import leadscore.scoring.run as S
+from leadscore.modeling.model import LeadScoreModel
+from leadscore.scoring.run import run_scoring
 
 # where the time goes inside the steps: wrap the scorer's building blocks with a stopwatch
 inner = {}
@@ -226,11 +226,11 @@ row = {
 
 # native baseline: same booster, the scorer's first part of open leads and its features
 import tempfile
-from leadscore.explain import explain
-from leadscore.features import build_features, to_seconds
-from leadscore.score import (LeadTally, iter_events, iter_open_leads, iter_parts,
+from leadscore.modeling.explain import explain
+from leadscore.data.features import build_features, to_seconds
+from leadscore.scoring.run import (LeadTally, iter_events, iter_open_leads, iter_parts,
                              load_scoring_model, score_chunk)
-from leadscore.spill import spill_events, spill_leads
+from leadscore.data.spill import spill_events, spill_leads
 
 
 def best_of(fn):

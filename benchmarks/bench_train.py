@@ -1,4 +1,4 @@
-"""Time `leadscore.train.run_training` on the synthetic funnel and measure its peak memory.
+"""Time `leadscore.modeling.train.run_training` on the synthetic funnel and measure its peak memory.
 
 For each size the sample is written by `write_sample` into a temporary folder (not timed), then
 training runs in a fresh interpreter, itself started by a small wrapper that reads
@@ -33,7 +33,7 @@ TARGET_GIB = 8.0
 WRITE = """
 import sys
 from pathlib import Path
-from leadscore.sample import write_sample
+from leadscore.data.sample import write_sample
 write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=0)
 """
 
@@ -42,7 +42,7 @@ import io, json, re, sys, time
 from pathlib import Path
 from rich.console import Console
 from leadscore.config import settings_from_dict
-from leadscore.train import run_training
+from leadscore.modeling.train import run_training
 
 data, store, n_jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 settings = settings_from_dict({

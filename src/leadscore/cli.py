@@ -14,7 +14,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from leadscore.config import DEFAULT_CONFIG, ConfigError, load_config
+from leadscore.config import DEFAULT_CONFIG, load_config
+from leadscore.errors import (
+    ConfigError,
+    InputError,
+    LeadscoreError,
+    RefusedError,
+    UsageError,
+)
 
 app = typer.Typer(
     name="leadscore",
@@ -29,10 +36,13 @@ ConfigOption = Annotated[
 ]
 EXIT_DATA = 1  # bad input data or a refused step
 EXIT_USAGE = 2  # bad config or a bad command-line value
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot be used (exit 2, like a bad config)."""
+# the one table from error families to exit codes
+EXIT_CODES: tuple[tuple[type[LeadscoreError], int], ...] = (
+    (ConfigError, EXIT_USAGE),
+    (UsageError, EXIT_USAGE),
+    (InputError, EXIT_DATA),
+    (RefusedError, EXIT_DATA),
+)
 
 
 def console() -> Console:
@@ -48,15 +58,8 @@ def fail(message: str, code: int) -> typer.Exit:
 
 def exit_code(exc: BaseException) -> int | None:
     """The exit code of a known error class; None for any other error (a bug: traceback)."""
-    from leadscore.contract import ContractError
-    from leadscore.io import DataFileError
-
-    table: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
-        ((ConfigError, UsageError), EXIT_USAGE),
-        ((ContractError, DataFileError, *_refusals()), EXIT_DATA),
-    )
-    for classes, code in table:
-        if isinstance(exc, classes):
+    for family, code in EXIT_CODES:
+        if isinstance(exc, family):
             return code
     return None
 
@@ -76,16 +79,6 @@ def run_step(step: Callable[[], int | None]) -> None:
         raise typer.Exit(code)
 
 
-def _refusals() -> tuple[type[Exception], ...]:
-    """Exceptions that mean a step refused on purpose (minimum data, missing model, ...)."""
-    from leadscore.feedback import FeedbackError
-    from leadscore.registry import RegistryError
-    from leadscore.score import ScoringError
-    from leadscore.train import TrainingError
-
-    return (TrainingError, RegistryError, ScoringError, FeedbackError)
-
-
 @app.command()
 def sample(
     out: Annotated[Path, typer.Option(help="Folder for leads.csv and activities.csv.")] = Path(
@@ -97,7 +90,7 @@ def sample(
     """Write a synthetic B2B funnel (leads, activities) to OUT."""
 
     def body() -> None:
-        from leadscore.sample import write_sample
+        from leadscore.data.sample import write_sample
 
         paths = write_sample(out, n_leads=leads, seed=seed)
         for name, path in paths.items():
@@ -111,7 +104,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Check the configured data against the contract; report every problem at once."""
 
     def body() -> int:
-        from leadscore.contract import read_lead_data, summarize
+        from leadscore.data.contract import read_lead_data
+        from leadscore.errors import summarize
 
         settings = load_config(config)
         data, problems = read_lead_data(settings)
@@ -149,9 +143,9 @@ def examples(
     """Build point-in-time training examples and write them to a Parquet file."""
 
     def body() -> None:
-        from leadscore.contract import load_lead_data
-        from leadscore.io import write_parquet
-        from leadscore.snapshots import build_examples
+        from leadscore.data.contract import load_lead_data
+        from leadscore.data.io import write_parquet
+        from leadscore.data.snapshots import build_examples
 
         settings = load_config(config)
         data = load_lead_data(settings)
@@ -179,7 +173,7 @@ def feedback(
     """Store sales feedback (meeting_held, disqualified, won, lost) as new labels."""
 
     def body() -> int:
-        from leadscore.feedback import ingest_feedback
+        from leadscore.feedback.store import ingest_feedback
 
         settings = load_config(config)
         summary = ingest_feedback(settings, files)
@@ -196,8 +190,8 @@ def feedback(
 
 
 def _train(config: Path, promote: bool, metrics_out: Path | None) -> None:
-    from leadscore.feedback import read_store
-    from leadscore.train import run_training
+    from leadscore.feedback.store import read_store
+    from leadscore.modeling.train import run_training
 
     settings = load_config(config)
     run_training(
@@ -240,7 +234,7 @@ def promote(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Move @champion to the @challenger if it meets the minimums and is not worse."""
 
     def body() -> None:
-        from leadscore.train import run_promotion
+        from leadscore.modeling.train import run_promotion
 
         run_promotion(load_config(config), console=console())
 
@@ -270,7 +264,7 @@ def score(
     def body() -> None:
         import pandas as pd
 
-        from leadscore.score import run_scoring
+        from leadscore.scoring.run import run_scoring
 
         try:
             when = pd.Timestamp(as_of)

@@ -23,12 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from leadscore.errors import ConfigError
+
 TARGETS: tuple[str, ...] = ("meeting", "won")
 DEFAULT_CONFIG = Path("configs/sample.yaml")
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the file and the key."""
 
 
 def _date_text(value: Any) -> str | None:

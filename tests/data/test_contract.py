@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.config import ConfigError, load_config, settings_from_dict
-from leadscore.contract import ContractError, check_data, iter_lead_batches, load_lead_data
+from leadscore.config import load_config, settings_from_dict
+from leadscore.data.contract import check_data, iter_lead_batches, load_lead_data
+from leadscore.errors import ConfigError, ContractError
 
 LEADS = """lead_id,created_at,industry,employees,meeting_at,won_at,lost_at
 L1,2025-01-01,software,100,2025-01-20,2025-03-01,
@@ -218,7 +219,7 @@ MANY_LEADS = "lead_id,created_at,industry,employees\n" + "".join(
 @pytest.fixture
 def small_csv_blocks(monkeypatch):
     """Arrow's CSV stream in 128-byte blocks, so a small file comes in many batches."""
-    monkeypatch.setattr("leadscore.io.CSV_STREAM_BLOCK", 128)
+    monkeypatch.setattr("leadscore.data.io.CSV_STREAM_BLOCK", 128)
 
 
 def batched_settings(tmp_path: Path, leads: str, **extra):
@@ -277,7 +278,7 @@ def test_batched_reading_names_a_missing_column_before_reading(tmp_path):
 
 
 def test_streamed_csv_that_is_not_utf8_is_read_on(tmp_path, small_csv_blocks):
-    from leadscore.io import iter_table_batches
+    from leadscore.data.io import iter_table_batches
 
     # plain ASCII first, so some batches are out before Arrow meets the Latin-1 bytes
     rows = "".join(
@@ -292,7 +293,8 @@ def test_streamed_csv_that_is_not_utf8_is_read_on(tmp_path, small_csv_blocks):
 
 
 def test_streamed_csv_with_a_broken_row_names_the_file(tmp_path, small_csv_blocks):
-    from leadscore.io import DataFileError, iter_table_batches
+    from leadscore.data.io import iter_table_batches
+    from leadscore.errors import DataFileError
 
     text = MANY_LEADS + "L99,2025-01-01,retail,5,extra,fields\n"
     path = write(tmp_path, "broken.csv", text)
@@ -303,7 +305,7 @@ def test_streamed_csv_with_a_broken_row_names_the_file(tmp_path, small_csv_block
 def test_duplicate_id_across_batches_drops_every_row_as_the_whole_read_does(
     tmp_path, small_csv_blocks
 ):
-    from leadscore.contract import drop_leads
+    from leadscore.data.contract import drop_leads
 
     lines = MANY_LEADS.splitlines(keepends=True)
     lines.append("L3,2025-02-01,retail,5\n")  # L3 again, far from its first row (batch 1)

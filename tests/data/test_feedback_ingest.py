@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-import leadscore.feedback as fb
+import leadscore.feedback.store as fb
 from leadscore.config import settings_from_dict
-from leadscore.feedback import (
+from leadscore.feedback.store import (
     current_feedback,
     ingest_feedback,
     part_files,
@@ -265,7 +265,7 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
     from typer.testing import CliRunner
 
     from leadscore.cli import app
-    from leadscore.report import SHEET_SCORES, write_report_xlsx
+    from leadscore.reporting.report import SHEET_SCORES, write_report_xlsx
 
     n = 6
     ids = [f"L{i}" for i in range(1, n + 1)]

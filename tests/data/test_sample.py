@@ -1,4 +1,4 @@
-"""Tests of the synthetic B2B funnel generator (`leadscore.sample`)."""
+"""Tests of the synthetic B2B funnel generator (`leadscore.data.sample`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.io import read_table
-from leadscore.sample import (
+from leadscore.data.io import read_table
+from leadscore.data.sample import (
     ACTIVITY_TYPES,
     EXPORT_DATE,
     SampleData,
@@ -73,7 +73,7 @@ def test_write_sample_returns_the_written_files(written: dict[str, Path]) -> Non
 
 
 def test_sample_feedback_corrects_the_crm_and_reports_recent_leads(written) -> None:
-    from leadscore.sample import EXPORT_DATE, FEEDBACK_HORIZON
+    from leadscore.data.sample import EXPORT_DATE, FEEDBACK_HORIZON
 
     leads = read_table(written["leads"]).set_index("lead_id")
     feedback = read_table(written["feedback"])

@@ -20,8 +20,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 from leadscore.config import load_config
-from leadscore.sample import write_sample
-from leadscore.train import run_training
+from leadscore.data.sample import write_sample
+from leadscore.modeling.train import run_training
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"

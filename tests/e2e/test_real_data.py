@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from leadscore.config import Settings, load_config, settings_from_dict
-from leadscore.contract import load_lead_data
-from leadscore.registry import client
-from leadscore.score import run_scoring
-from leadscore.snapshots import build_examples
-from leadscore.split import STRATIFIED_RANDOM, TIME, split_target
-from leadscore.train import TrainingResult, run_training
+from leadscore.data.contract import load_lead_data
+from leadscore.data.snapshots import build_examples
+from leadscore.modeling.registry import client
+from leadscore.modeling.split import STRATIFIED_RANDOM, TIME, split_target
+from leadscore.modeling.train import TrainingResult, run_training
+from leadscore.scoring.run import run_scoring
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadscore.config import Settings, settings_from_dict
-from leadscore.sample import write_sample
+from leadscore.data.sample import write_sample
 
 N_LEADS = 3_000
 

@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 
 from leadscore.config import Model as ModelSettings
-from leadscore.explain import (
+from leadscore.data.features import FeatureSpec
+from leadscore.modeling.explain import (
     carry_to_probability,
     explain,
     feature_groups,
     fit_vs_engagement,
     group_matrix,
 )
-from leadscore.features import FeatureSpec
-from leadscore.model import Calibrator, TargetModel, make_pipeline
-from leadscore.reasons import top_reasons
+from leadscore.modeling.model import Calibrator, TargetModel, make_pipeline
+from leadscore.scoring.reasons import top_reasons
 
 SPEC = FeatureSpec(
     categorical=("job_level", "industry"),

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 from leadscore.config import Promotion
-from leadscore.contract import load_lead_data
-from leadscore.registry import (
+from leadscore.data.contract import load_lead_data
+from leadscore.data.snapshots import build_examples
+from leadscore.errors import RegistryError
+from leadscore.modeling.registry import (
     CHALLENGER,
     CHAMPION,
-    RegistryError,
     alias_version,
     gate_target,
     load_bundle,
@@ -25,8 +26,7 @@ from leadscore.registry import (
     promotion_decision,
     raw_features,
 )
-from leadscore.snapshots import build_examples
-from leadscore.train import run_promotion, run_training
+from leadscore.modeling.train import run_promotion, run_training
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,9 @@ def test_telemetry_is_off_unless_the_user_turned_it_on(monkeypatch):
 
 
 def test_importing_training_and_registry_does_not_import_mlflow():
-    code = "import sys, leadscore.train, leadscore.registry; print('mlflow' in sys.modules)"
+    code = (
+        "import sys, leadscore.modeling.train, leadscore.modeling.registry; "
+        "print('mlflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

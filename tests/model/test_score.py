@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.io import read_table, write_csv
-from leadscore.score import ScoringError, run_scoring
-from leadscore.train import run_training
+from leadscore.data.io import read_table, write_csv
+from leadscore.errors import ScoringError
+from leadscore.modeling.train import run_training
+from leadscore.scoring.run import run_scoring
 
 AS_OF = pd.Timestamp("2026-11-01")
 
@@ -77,9 +78,9 @@ def test_rerun_gives_identical_scores_parquet(trained, tmp_path):
 
 def test_streaming_in_small_batches_gives_the_same_scores(trained, tmp_path, monkeypatch):
     run_scoring(trained, AS_OF, tmp_path / "whole")
-    monkeypatch.setattr("leadscore.io.CSV_STREAM_BLOCK", 16 << 10)
-    monkeypatch.setattr("leadscore.score.LEAD_BATCH_ROWS", 200)
-    monkeypatch.setattr("leadscore.score.EVENT_BATCH_ROWS", 1_000)
+    monkeypatch.setattr("leadscore.data.io.CSV_STREAM_BLOCK", 16 << 10)
+    monkeypatch.setattr("leadscore.scoring.run.LEAD_BATCH_ROWS", 200)
+    monkeypatch.setattr("leadscore.scoring.run.EVENT_BATCH_ROWS", 1_000)
     score = trained.score.model_copy(update={"part_size": 150, "chunk_size": 64})
     small = trained.model_copy(update={"score": score})
     result = run_scoring(small, AS_OF, tmp_path / "batched")
@@ -195,7 +196,7 @@ def test_cli_exit_codes(trained, tmp_path):
 
 
 def test_filled_in_report_comes_back_as_feedback(trained, tmp_path):
-    from leadscore.feedback import ingest_feedback, read_store
+    from leadscore.feedback.store import ingest_feedback, read_store
 
     leads = read_table(trained.data.leads)
     open_rows = leads[leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)].index[:1]
@@ -237,7 +238,7 @@ def test_bad_activity_rows_name_file_and_row(trained, tmp_path):
     acts.loc[[3, 7], "occurred_at"] = ["not a time", "2026-13-45"]
     path = tmp_path / "acts.csv"
     write_csv(acts, path)
-    from leadscore.contract import ContractError
+    from leadscore.errors import ContractError
 
     with pytest.raises(ContractError) as err:
         run_scoring(trained, AS_OF, tmp_path / "out", activities_path=path)
@@ -289,14 +290,14 @@ def test_model_with_activity_features_and_no_activity_data_says_so(trained, tmp_
 def test_report_summary_counts_the_whole_run_when_the_lead_list_is_capped(
     trained, tmp_path, monkeypatch
 ):
-    import leadscore.report
+    import leadscore.reporting.report
 
     charted = []
-    draw = leadscore.report.score_chart_png
+    draw = leadscore.reporting.report.score_chart_png
     monkeypatch.setattr(
-        "leadscore.report.score_chart_png", lambda h, t: charted.append(h) or draw(h, t)
+        "leadscore.reporting.report.score_chart_png", lambda h, t: charted.append(h) or draw(h, t)
     )
-    monkeypatch.setattr("leadscore.score.REPORT_MAX_ROWS", 100)
+    monkeypatch.setattr("leadscore.scoring.run.REPORT_MAX_ROWS", 100)
     run_scoring(trained, AS_OF, tmp_path)
     scores = scores_of(tmp_path)
     n = len(scores)
@@ -319,7 +320,7 @@ def test_report_summary_counts_the_whole_run_when_the_lead_list_is_capped(
 
 
 def test_scoring_run_lands_in_the_registry_experiment(trained, tmp_path):
-    from leadscore.registry import artifact_root, mlflow_module
+    from leadscore.modeling.registry import artifact_root, mlflow_module
 
     mlflow_settings = trained.mlflow.model_copy(update={"experiment": "scoring-only"})
     settings = trained.model_copy(update={"mlflow": mlflow_settings})
@@ -355,7 +356,7 @@ def test_scores_csv_written_by_scoring_is_formula_safe(tmp_path):
     from rich.console import Console
 
     from leadscore.config import settings_from_dict
-    from leadscore.report import FORMULA_PREFIXES, restore_text
+    from leadscore.reporting.report import FORMULA_PREFIXES, restore_text
 
     rng = np.random.default_rng(0)
     n = 1_500

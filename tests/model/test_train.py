@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.baselines import LogisticBaseline, PointsScore
-from leadscore.contract import load_lead_data
-from leadscore.evaluate import shap_contributions
-from leadscore.snapshots import build_examples
-from leadscore.split import STRATIFIED_RANDOM, TIME
-from leadscore.train import (
-    TrainingError,
+from leadscore.data.contract import load_lead_data
+from leadscore.data.snapshots import build_examples
+from leadscore.errors import TrainingError
+from leadscore.modeling.baselines import LogisticBaseline, PointsScore
+from leadscore.modeling.evaluate import shap_contributions
+from leadscore.modeling.split import STRATIFIED_RANDOM, TIME
+from leadscore.modeling.train import (
     flat_target_metrics,
     label_array,
     run_training,

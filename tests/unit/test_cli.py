@@ -6,11 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore import cli
-from leadscore.config import ConfigError
-from leadscore.contract import ContractError
-from leadscore.io import DataFileError
-from leadscore.score import ScoringError
-from leadscore.train import TrainingError
+from leadscore.errors import ConfigError, ContractError, DataFileError, ScoringError, TrainingError
 
 
 @pytest.mark.parametrize("as_of", ["someday", "2026-13-45", ""])

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.config import ConfigError, config_as_yaml, load_config
+from leadscore.config import config_as_yaml, load_config
+from leadscore.errors import ConfigError
 
 
 def _write(tmp_path: Path, export_date: str) -> Path:

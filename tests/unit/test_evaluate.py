@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.evaluate import (
+from leadscore.modeling.evaluate import (
     binary_metrics,
     calibration_table,
     expected_calibration_error,

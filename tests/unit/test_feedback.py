@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 
 from leadscore.config import settings_from_dict
-from leadscore.contract import LeadData
-from leadscore.feedback import (
+from leadscore.data.contract import LeadData
+from leadscore.data.snapshots import build_examples
+from leadscore.feedback.store import (
     FeedbackCounts,
     apply_feedback,
     current_feedback,
     normalise_outcome,
     sample_feedback,
 )
-from leadscore.snapshots import build_examples
 
 T = pd.Timestamp
 

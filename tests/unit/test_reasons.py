@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import leadscore.reasons as reasons_module
-from leadscore.features import FeatureSpec
-from leadscore.reasons import (
+import leadscore.scoring.reasons as reasons_module
+from leadscore.data.features import FeatureSpec
+from leadscore.scoring.reasons import (
     MINUS,
     age_phrases,
     format_number,

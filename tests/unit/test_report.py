@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from leadscore.io import write_csv
-from leadscore.report import (
+from leadscore.data.io import write_csv
+from leadscore.reporting.report import (
     FEEDBACK_COLUMNS,
     FEEDBACK_OUTCOMES,
     LEAD_ID_HEADER,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from leadscore.config import settings_from_dict
-from leadscore.contract import LeadData
-from leadscore.features import FeatureSpec, build_features
-from leadscore.snapshots import build_examples, scoring_snapshots
+from leadscore.data.contract import LeadData
+from leadscore.data.features import FeatureSpec, build_features
+from leadscore.data.snapshots import build_examples, scoring_snapshots
 
 EXPORT = pd.Timestamp("2026-01-01")
 
@@ -238,7 +238,7 @@ def test_scoring_snapshot_only_for_open_leads():
 
 
 def test_scoring_fast_path_matches_general_path():
-    from leadscore.features import _stats_at_one_time, _stats_by_search
+    from leadscore.data.features import _stats_at_one_time, _stats_by_search
 
     rng = np.random.default_rng(3)
     spec = FeatureSpec((), (), ("a", "b", "c"), (7, 30, 90), True, True)
@@ -257,7 +257,7 @@ def test_scoring_fast_path_matches_general_path():
 
 
 def test_events_added_in_batches_match_one_pass():
-    from leadscore.features import add_events_at, empty_stats
+    from leadscore.data.features import add_events_at, empty_stats
 
     rng = np.random.default_rng(4)
     spec = FeatureSpec((), (), ("a", "b"), (7, 30), True, True)

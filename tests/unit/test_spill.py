@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadscore.ids import HashSet, lead_hashes
-from leadscore.spill import (
+from leadscore.data.ids import HashSet, lead_hashes
+from leadscore.data.spill import (
     N_BUCKETS,
     BucketFiles,
     bucket_of,

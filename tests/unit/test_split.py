@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.split import (
+from leadscore.modeling.split import (
     STRATIFIED_RANDOM,
     TIME,
     split_target,

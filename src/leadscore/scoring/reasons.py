@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from leadscore.features import AGE_FEATURE, ALL_TYPES, RECENCY_FEATURE, FeatureSpec, slug
+from leadscore.data.features import AGE_FEATURE, ALL_TYPES, RECENCY_FEATURE, FeatureSpec, slug
 
 MINUS = "\u2212"
 DEFAULT_MIN_POINTS = 0.05

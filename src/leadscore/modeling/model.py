@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from leadscore.config import Model as ModelSettings
-from leadscore.features import FeatureSpec, LeadPreprocessor
+from leadscore.data.features import FeatureSpec, LeadPreprocessor
 
 ISOTONIC_MIN_POSITIVES = 10_000
 

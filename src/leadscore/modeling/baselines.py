@@ -24,8 +24,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from leadscore.features import MISSING
-from leadscore.model import Calibrator
+from leadscore.data.features import MISSING
+from leadscore.modeling.model import Calibrator
 
 LOGIT_CLIP = 1e-6
 

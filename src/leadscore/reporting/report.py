@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadscore.io import atomic_path, write_text
+from leadscore.data.io import atomic_path, write_text
 
 SHEET_SCORES = "Scores"
 SHEET_ABOUT = "About"

@@ -19,50 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.config import Settings
-from leadscore.ids import HashSet, lead_hashes
-from leadscore.io import DataFileError, file_digest, iter_table_batches, read_table, table_columns
+from leadscore.data.ids import HashSet, lead_hashes
+from leadscore.data.io import file_digest, iter_table_batches, read_table, table_columns
+from leadscore.errors import ContractError, DataFileError, Problem
 
 TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
 OUTCOME_ROLES = ("meeting_at", "won_at", "lost_at", "amount", "meeting_flag", "won_flag")
 ROLES = ("lead_id", "account_id", *TIME_ROLES, "amount", "meeting_flag", "won_flag")
 TRUE_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f"})
-MAX_PROBLEMS_PER_KIND = 20
 ID_LIKE_UNIQUE_SHARE = 0.9
 LEAD_BATCH_ROWS = 100_000  # leads parsed at a time when streaming a leads file for scoring
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input: where it is and what is wrong."""
-
-    file: str
-    message: str
-    column: str | None = None
-    row: int | None = None
-    value: object = None
-    lead_id: str | None = None
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.column is not None:
-            where.append(f"column '{self.column}'")
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        text = ", ".join(where) + f": {self.message}"
-        if self.value is not None:
-            text += f" (value: {self.value!r})"
-        return text
-
-
-class ContractError(ValueError):
-    """Input data that breaks the contract; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        lines = [f"{len(problems)} problem(s) in the input data:"]
-        lines += [f"  - {line}" for line in summarize(problems)]
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -103,22 +70,6 @@ def _problems_for(
         )
         for r in hits
     ]
-
-
-def summarize(problems: list[Problem], per_kind: int = MAX_PROBLEMS_PER_KIND) -> list[str]:
-    """Problems as lines, at most `per_kind` per (file, column, message), then a count."""
-    seen: dict[tuple, int] = {}
-    lines: list[str] = []
-    for p in problems:
-        kind = (p.file, p.column, p.message)
-        seen[kind] = seen.get(kind, 0) + 1
-        if seen[kind] <= per_kind:
-            lines.append(str(p))
-    for (file, column, message), count in seen.items():
-        if count > per_kind:
-            where = f"{file}, column '{column}'" if column else file
-            lines.append(f"{where}: {message}: {count - per_kind} more rows")
-    return lines
 
 
 def problem_value(value: object) -> object:

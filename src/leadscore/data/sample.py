@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.io import write_csv
+from leadscore.data.io import write_csv
 
 EXPORT_DATE: pd.Timestamp = pd.Timestamp("2026-11-01")
 
@@ -621,7 +621,7 @@ def unlogged_meeting_feedback(data: SampleData, seed: int = 0) -> pd.DataFrame:
 def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
     """Sales feedback: meetings the CRM missed, and what happened to recent open leads in the
     weeks after the export date."""
-    from leadscore.feedback import sample_feedback
+    from leadscore.feedback.store import sample_feedback
 
     leads = data.leads
     still_open = leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)

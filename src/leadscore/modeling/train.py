@@ -23,11 +23,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from leadscore.baselines import LogisticBaseline, PointsScore
 from leadscore.config import Settings
-from leadscore.contract import LeadData, input_digests, load_lead_data
-from leadscore.drift import reference_profile
-from leadscore.evaluate import (
+from leadscore.data.contract import LeadData, input_digests, load_lead_data
+from leadscore.data.features import FeatureSpec, build_features
+from leadscore.data.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
+from leadscore.errors import TrainingError
+from leadscore.modeling.baselines import LogisticBaseline, PointsScore
+from leadscore.modeling.drift import reference_profile
+from leadscore.modeling.evaluate import (
     binary_metrics,
     flat_metrics,
     json_ready,
@@ -36,13 +39,11 @@ from leadscore.evaluate import (
     shap_contributions,
     write_plots,
 )
-from leadscore.features import FeatureSpec, build_features
-from leadscore.model import Calibrator, LeadScoreModel, TargetModel, make_pipeline
-from leadscore.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
-from leadscore.split import STRATIFIED_RANDOM, TargetSplit, split_target
+from leadscore.modeling.model import Calibrator, LeadScoreModel, TargetModel, make_pipeline
+from leadscore.modeling.split import STRATIFIED_RANDOM, TargetSplit, split_target
 
 if TYPE_CHECKING:
-    from leadscore.registry import PromotionDecision
+    from leadscore.modeling.registry import PromotionDecision
 
 MODEL = "lightgbm"
 REFERENCE_MAX_ROWS = 200_000
@@ -55,10 +56,6 @@ SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
     ("lift_top10", "lift10"),
     ("captured_top20", "cap20"),
 )
-
-
-class TrainingError(ValueError):
-    """Training refused on purpose: too little data for a target, an empty held-out class."""
 
 
 @dataclass
@@ -276,7 +273,7 @@ def with_feedback(data: LeadData, feedback: pd.DataFrame | None) -> tuple[LeadDa
 
     if feedback is None or len(feedback) == 0:
         return data, {}
-    from leadscore.feedback import apply_feedback
+    from leadscore.feedback.store import apply_feedback
 
     leads, counts = apply_feedback(data.leads, feedback)
     return dataclasses.replace(data, leads=leads), dataclasses.asdict(counts)
@@ -284,7 +281,7 @@ def with_feedback(data: LeadData, feedback: pd.DataFrame | None) -> tuple[LeadDa
 
 def current_data(settings: Settings) -> tuple[LeadData, dict]:
     """The configured data with the feedback store (`data.feedback`) applied, when it has any."""
-    from leadscore.feedback import read_store
+    from leadscore.feedback.store import read_store
 
     return with_feedback(load_lead_data(settings), read_store(settings.data.feedback))
 
@@ -383,8 +380,8 @@ def flat_counts(results: dict[str, TargetResult], examples: Examples, data: Lead
 def training_datasets(examples: Examples, results: dict[str, TargetResult], data: LeadData):
     """Each target's training and validation rows as MLflow dataset inputs, tagged with the
     input files' sha256 (lineage)."""
-    from leadscore.io import frame_digest
-    from leadscore.registry import DatasetInput
+    from leadscore.data.io import frame_digest
+    from leadscore.modeling.registry import DatasetInput
 
     digests = input_digests(data)
     lineage = {f"{name}.sha256": digest for name, digest in digests.items()}
@@ -425,7 +422,7 @@ def write_artifacts(
     import json
 
     from leadscore.config import config_as_yaml
-    from leadscore.io import write_text
+    from leadscore.data.io import write_text
 
     paths = [
         write_text(out_dir / "config.yaml", config_as_yaml(settings)),
@@ -478,8 +475,8 @@ def run_training(
     import shutil
 
     from leadscore import __version__
-    from leadscore.io import write_text
-    from leadscore.registry import flatten, log_training_run
+    from leadscore.data.io import write_text
+    from leadscore.modeling.registry import flatten, log_training_run
 
     out = _console(console)
     with _step(out, "reading data"):
@@ -643,11 +640,11 @@ def promote_challenger(
     """
     import dataclasses
 
-    from leadscore.registry import (
+    from leadscore.errors import RegistryError
+    from leadscore.modeling.registry import (
         CHALLENGER,
         CHAMPION,
         PromotionDecision,
-        RegistryError,
         alias_version,
         export_model,
         load_bundle,

@@ -28,7 +28,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from leadscore.features import MISSING, slug
+from leadscore.data.features import MISSING, slug
 
 TOP_SHARES: tuple[float, ...] = (0.1, 0.2)
 ECE_BINS = 10

@@ -24,8 +24,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
-from leadscore.contract import LeadData
-from leadscore.features import SECONDS_PER_DAY, FeatureSpec, build_features, choose_activity_types
+from leadscore.data.contract import LeadData
+from leadscore.data.features import (
+    SECONDS_PER_DAY,
+    FeatureSpec,
+    build_features,
+    choose_activity_types,
+)
 
 LABEL_PREFIX = "label_"
 

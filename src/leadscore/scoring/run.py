@@ -26,16 +26,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.contract import (
-    LEAD_BATCH_ROWS,
-    ContractError,
-    Problem,
-    drop_leads,
-    iter_lead_batches,
-    parse_timestamps,
-)
-from leadscore.drift import probability_to_score, psi_table
-from leadscore.features import (
+from leadscore.data.contract import LEAD_BATCH_ROWS, drop_leads, iter_lead_batches, parse_timestamps
+from leadscore.data.features import (
     ActivityStats,
     FeatureSpec,
     add_events_at,
@@ -43,10 +35,12 @@ from leadscore.features import (
     empty_stats,
     to_seconds,
 )
-from leadscore.io import atomic_path, file_digest, iter_table_batches, write_text
-from leadscore.model import LeadScoreModel
-from leadscore.snapshots import scoring_snapshots
-from leadscore.spill import BucketFiles, group_buckets, spill_events, spill_leads
+from leadscore.data.io import atomic_path, file_digest, iter_table_batches, write_text
+from leadscore.data.snapshots import scoring_snapshots
+from leadscore.data.spill import BucketFiles, group_buckets, spill_events, spill_leads
+from leadscore.errors import ContractError, Problem, ScoringError
+from leadscore.modeling.drift import probability_to_score, psi_table
+from leadscore.modeling.model import LeadScoreModel
 
 SCORES_PARQUET = "scores.parquet"
 SCORES_CSV = "scores.csv"
@@ -62,10 +56,6 @@ MAX_EVENT_PROBLEMS = 1_000
 MAX_LEAD_PROBLEMS = 1_000
 
 
-class ScoringError(ValueError):
-    """Scoring cannot go on (no model, unwritable output, ...); the message says why."""
-
-
 @dataclass(frozen=True)
 class ModelRef:
     """Which model produced the scores."""
@@ -78,7 +68,8 @@ class ModelRef:
 
 def load_scoring_model(settings: Settings, uri: str) -> tuple[LeadScoreModel, ModelRef]:
     """The model bundle at `uri` and what to call it in the outputs; a clear error if missing."""
-    from leadscore.registry import RegistryError, load_bundle, model_info
+    from leadscore.errors import RegistryError
+    from leadscore.modeling.registry import load_bundle, model_info
 
     try:
         info = model_info(uri, settings.mlflow.tracking_uri)
@@ -290,7 +281,7 @@ def iter_open_leads(
     Problems are collected over the whole file and raised together at its end
     (`ContractError`), unless the config says to drop bad rows; `tally` counts what was left out.
     """
-    from leadscore.feedback import apply_feedback, read_store
+    from leadscore.feedback.store import apply_feedback, read_store
 
     with_outcomes = leads_path is None and settings.data.outcomes is not None
     history = read_store(settings.data.feedback)
@@ -331,8 +322,8 @@ def score_chunk(
     settings: Settings,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Probabilities, score, grade, fit/engagement and reasons for one chunk of open leads."""
-    from leadscore.explain import explain, fit_vs_engagement
-    from leadscore.reasons import top_reasons
+    from leadscore.modeling.explain import explain, fit_vs_engagement
+    from leadscore.scoring.reasons import top_reasons
 
     spec = bundle.spec
     features = build_features(snaps, None, spec, stats=stats)
@@ -518,7 +509,7 @@ def _score_in_chunks(
     out_dir: Path,
     progress: Callable[[int], None],
 ) -> _ChunkedRun:
-    from leadscore.report import safe_text
+    from leadscore.reporting.report import safe_text
 
     chunk = settings.score.chunk_size
     drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
@@ -627,7 +618,7 @@ def _write_reports(
     run: _ChunkedRun, n_scored: int, warnings: list[str], out_dir: Path, meta: dict
 ) -> dict[str, Path]:
     """report.xlsx and report.html: the top rows listed, the summary counted over the run."""
-    from leadscore.report import RunSummary, write_report_html, write_report_xlsx
+    from leadscore.reporting.report import RunSummary, write_report_html, write_report_xlsx
 
     summary = RunSummary(
         n_scored=n_scored,
@@ -683,7 +674,7 @@ def _log_scoring_run(
     paths: dict[str, Path],
 ) -> None:
     """One MLflow run per scoring: counts, score distribution, drift (PSI) and the manifest."""
-    from leadscore.registry import ensure_experiment, mlflow_module
+    from leadscore.modeling.registry import ensure_experiment, mlflow_module
 
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
     experiment_id = ensure_experiment(settings)
@@ -723,6 +714,6 @@ def _log_scoring_run(
 
 
 def _metric_key(name: str) -> str:
-    from leadscore.features import slug
+    from leadscore.data.features import slug
 
     return slug(name)[:200]

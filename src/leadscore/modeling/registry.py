@@ -28,7 +28,8 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from leadscore.config import Promotion, Settings
-from leadscore.model import LeadScoreModel
+from leadscore.errors import RegistryError
+from leadscore.modeling.model import LeadScoreModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -38,10 +39,6 @@ HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False}
 DIGEST_CHARS = 32  # MLflow stores dataset digests in 36 characters
 EXAMPLE_ROWS = 5
 SCHEMA_SAMPLE_ROWS = 1_000
-
-
-class RegistryError(ValueError):
-    """A registry step that cannot be done: no challenger, an unknown model, ..."""
 
 
 # --- mlflow access ---------------------------------------------------------------------------

@@ -14,16 +14,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from leadscore.errors import DataFileError
+
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # Arrow's streaming CSV reader holds several blocks at once: with 2 MB blocks it keeps under
 # 0.1 GiB, with 8 MB about 0.3 GiB and with 64 MB about 0.9 GiB, at the same speed (measured on
 # the 2.3 GB event log of the 1M-open-leads benchmark). A row must fit in one block.
 CSV_STREAM_BLOCK = 2 << 20
-
-
-class DataFileError(ValueError):
-    """An input file that cannot be read; the message names the file."""
 
 
 def table_format(path: Path) -> str:

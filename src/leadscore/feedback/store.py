@@ -38,9 +38,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.contract import FALSE_WORDS, TRUE_WORDS, Problem, parse_timestamps, problem_value
-from leadscore.io import atomic_path, file_digest, read_csv_text, read_table
-from leadscore.report import (
+from leadscore.data.contract import FALSE_WORDS, TRUE_WORDS, parse_timestamps, problem_value
+from leadscore.data.io import atomic_path, file_digest, read_csv_text, read_table
+from leadscore.errors import FeedbackError, Problem
+from leadscore.reporting.report import (
     FEEDBACK_COLUMNS,
     FEEDBACK_OUTCOMES,
     LEAD_ID_HEADER,
@@ -57,7 +58,7 @@ STAGE_OF: dict[str, str] = {
 }
 OUTCOME_WORDS = ", ".join(FEEDBACK_OUTCOMES)
 
-# The report's layout, from `leadscore.report` (its sheet, headers and the explore column's header).
+# The report's layout, from `leadscore.reporting.report` (its sheet, headers and explore header).
 SHEET_NAME = SHEET_SCORES
 OUTCOME_HEADER, DATE_HEADER = FEEDBACK_COLUMNS
 EXPLORE_HEADER = "Explore"
@@ -115,10 +116,6 @@ SAMPLE_NOTES: dict[str, tuple[str, ...]] = {
     "disqualified": ("no reply after 3 attempts", "not a buyer", "too small for us"),
 }
 SAMPLE_NOTE_SHARE = 0.6
-
-
-class FeedbackError(ValueError):
-    """The feedback store cannot be used (an unreadable part, a part that would be overwritten)."""
 
 
 @dataclass(frozen=True)

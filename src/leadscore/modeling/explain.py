@@ -51,8 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.features import AGE_FEATURE, FeatureSpec
-from leadscore.model import TargetModel
+from leadscore.data.features import AGE_FEATURE, FeatureSpec
+from leadscore.modeling.model import TargetModel
 
 DEFAULT_CHUNK_ROWS = 50_000
 DEFAULT_THREADS = 2
