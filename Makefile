@@ -7,10 +7,10 @@ DEMO   := demo
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help setup demo test lint format bench clean
+.PHONY: help setup demo test test-fast lint format bench clean
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-9s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ setup: $(STAMP)  ## create .venv and install leadscore with its dependencies
 demo: $(STAMP)  ## run the whole job end to end on built-in sample data
 	$(BIN)/python -m leadscore.demo --workdir $(DEMO)
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the inner loop: tests that are neither slow nor e2e
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 lint: $(STAMP)  ## ruff check, format check, no file over 1 MB in src docs configs tests notebooks
 	$(BIN)/ruff check src tests benchmarks .ci

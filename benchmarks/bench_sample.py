@@ -1,7 +1,8 @@
 """Time `leadscore.data.sample.write_sample` and measure its peak memory at several sizes.
 
-Each size runs in a fresh subprocess, so the peak resident set (`ru_maxrss`) belongs to that size
-alone. Prints a table and appends a dated section to docs/benchmarks.md.
+Each size runs in a fresh interpreter (`sample_child`, this script run as a child program), so
+the peak resident set (`ru_maxrss`) belongs to that size alone. Prints a table and appends a
+dated section to docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_sample.py                 # 100k and 1M leads
     .venv/bin/python benchmarks/bench_sample.py --sizes 20000   # other sizes
@@ -11,48 +12,57 @@ alone. Prints a table and appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
+import resource
+import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
-from machine import REPO, append_section, machine  # benchmarks/machine.py, beside this script
+from machine import (  # benchmarks/machine.py, beside this script
+    REPO,
+    append_section,
+    child_command,
+    entry,
+    machine,
+    run_child_process,
+)
+
+from leadscore.data.sample import write_sample
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 
-CHILD = """
-import json, resource, sys, tempfile, time
-from pathlib import Path
-from leadscore.data.sample import write_sample
 
-n = int(sys.argv[1])
-with tempfile.TemporaryDirectory(dir=sys.argv[2]) as tmp:
-    start = time.perf_counter()
-    paths = write_sample(Path(tmp), n_leads=n, seed=0)
-    wall = time.perf_counter() - start
-    sizes = {k: p.stat().st_size for k, p in paths.items()}
-    with open(paths["activities"], "rb") as fh:
-        events = sum(buf.count(b"\\n") for buf in iter(lambda: fh.read(1 << 24), b"")) - 1
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"n_leads": n, "wall_s": wall, "peak_kib": peak_kib, "events": events,
-                  "leads_bytes": sizes["leads"], "activities_bytes": sizes["activities"]}))
-"""
+def count_lines(path: Path) -> int:
+    """Lines of a file, read in 16 MiB blocks."""
+    with open(path, "rb") as fh:
+        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 24), b""))
+
+
+def sample_child(n_leads: int, scratch: str) -> dict:
+    """Child program: time `write_sample(n_leads)` into a temporary folder under `scratch`;
+    the sizes of its files, its event count and this process's peak resident set."""
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        start = time.perf_counter()
+        paths = write_sample(Path(tmp), n_leads=n_leads, seed=0)
+        wall = time.perf_counter() - start
+        sizes = {k: p.stat().st_size for k, p in paths.items()}
+        events = count_lines(paths["activities"]) - 1
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "n_leads": n_leads,
+        "wall_s": wall,
+        "peak_kib": peak_kib,
+        "events": events,
+        "leads_bytes": sizes["leads"],
+        "activities_bytes": sizes["activities"],
+    }
 
 
 def run_size(n_leads: int, scratch: Path) -> dict:
     """Run `write_sample(n_leads)` in a fresh interpreter and return its measurements."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(n_leads), str(scratch)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark at {n_leads:,} leads failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    command = child_command(__file__, "sample", n_leads=n_leads, scratch=scratch)
+    return run_child_process(command, REPO, f"benchmark at {n_leads:,} leads")
 
 
 def table(rows: list[dict]) -> str:
@@ -110,5 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+CHILDREN = {"sample": sample_child}
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main, CHILDREN))

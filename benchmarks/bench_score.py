@@ -1,29 +1,29 @@
 """Time `leadscore.scoring.run.run_scoring` on open leads, against LightGBM's native `pred_contrib`.
 
-One model is trained first (`write_sample` with `--train-leads` leads, seed 0, the settings of
-configs/sample.yaml with absolute paths, a private SQLite MLflow store, `run_training(...,
-promote=True)`), in its own interpreter. Then, for each size N in `--sizes` (a number of *open*
-leads to score), a sample big enough to hold about N leads open at the as-of date is written
-(seed 1; about 45% of sample leads are open at the export date: the share is measured on the
-training sample and 1% headroom added) and scored in a fresh interpreter, itself started by a
-small wrapper that reads `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`: the peak resident set
-of the scoring process alone (a wrapper, because a process started by vfork/exec from a big
-parent inherits the parent's peak). The whole `run_scoring` is timed (model load, reading the
-leads and spilling the open ones to disk by lead id, streaming the event log and spilling the
-open leads' events, then part by part: aggregating events, predicting both targets, exact
-TreeSHAP of the headline target, reasons, writing scores.parquet/scores.csv; then reports,
+One model is trained first (`train_child`: `write_sample` with `--train-leads` leads, seed 0,
+`sample_settings` with a private SQLite MLflow store, `run_training(..., promote=True)`), in its
+own interpreter. Then, for each size N in `--sizes` (a number of *open* leads to score), a
+sample big enough to hold about N leads open at the as-of date is written (seed 1; about 45% of
+sample leads are open at the export date: the share is measured on the training sample and 1%
+headroom added) and scored in a fresh interpreter (`score_child`), itself started by a small
+wrapper (`machine.measure`) that reads `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`: the peak
+resident set of the scoring process alone (a wrapper, because a process started by vfork/exec
+from a big parent inherits the parent's peak). The whole `run_scoring` is timed (model load,
+reading the leads and spilling the open ones to disk by lead id, streaming the event log and
+spilling the open leads' events, then part by part: aggregating events, predicting both targets,
+exact TreeSHAP of the headline target, reasons, writing scores.parquet/scores.csv; then reports,
 manifest, MLflow scoring run) with its step times (`ScoringResult.timings`); a sampler thread in
 the scoring process records its resident memory, so each step's peak is known (approximately:
 samples are 50 ms apart), and the scorer's building blocks (timestamp parsing, per-part
 aggregation, features, predictions, `explain`, reasons, `score_chunk`) are wrapped with a
 stopwatch to split the big steps.
 
-Native baseline, on the same booster and data: after the scoring run, in the same process
-(its peak already taken), the scorer's first part of at most `--native-rows` open leads (its
-own spill and parts) gets its features (`build_features` on that part's activity aggregates),
-and the best of repeated
-`booster.predict(model.transform(X), pred_contrib=True, num_threads=2)` on the headline target's
-booster gives rows/s, beside `explain` and the scorer's `score_chunk` on the same rows.
+Native baseline, on the same booster and data: after the scoring run, in the same process (its
+peak already taken), the scorer's first part of at most `--native-rows` open leads (its own
+spill and parts) gets its features (`build_features` on that part's activity aggregates), and
+the best of repeated `booster.predict(model.transform(X), pred_contrib=True, num_threads=2)` on
+the headline target's booster gives rows/s, beside `explain` and the scorer's `score_chunk` on
+the same rows.
 
 Prints tables and appends a dated section to docs/benchmarks.md.
 Target: 1,000,000 open leads scored and explained within 10 minutes and 2 GB on 2 cores,
@@ -41,13 +41,44 @@ import argparse
 import json
 import math
 import os
-import subprocess
+import resource
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from machine import REPO, append_section, child_env, last_json, machine, run_measured
+import pandas as pd
+from machine import (  # benchmarks/machine.py, beside this script
+    REPO,
+    append_section,
+    captured_log,
+    child_command,
+    entry,
+    machine,
+    run_child_process,
+    run_measured,
+)
+
+import leadscore.data.streams as streams_module
+import leadscore.scoring.chunks as chunks_module
+import leadscore.scoring.predict as predict_module
+import leadscore.scoring.stream as stream_module
+from leadscore.config import Settings
+from leadscore.data.features import build_features, to_seconds
+from leadscore.data.sample import sample_settings, write_sample
+from leadscore.data.spill import spill_events, spill_leads
+from leadscore.data.streams import iter_events
+from leadscore.modeling.explain import explain
+from leadscore.modeling.model import LeadScoreModel
+from leadscore.modeling.train import run_training
+from leadscore.scoring.predict import score_chunk
+from leadscore.scoring.run import run_scoring
+from leadscore.scoring.stream import LeadTally, iter_open_leads, iter_parts
+from leadscore.scoring.tracking import load_scoring_model
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 AS_OF = "2026-11-01"
@@ -55,185 +86,175 @@ THREADS = 2
 TARGET_SECONDS = 10 * 60
 TARGET_GIB = 2.0
 STEPS = ("load_model", "read_leads", "activities", "score_explain", "reports", "manifest_mlflow")
+SAMPLE_EVERY_S = 0.05  # RSS sampling interval of the scoring process
+KEPT_METRICS = ("roc_auc", "pr_auc", "log_loss")
 
-# Settings of configs/sample.yaml; paths are filled in per run (absolute, in temp folders).
-SETTINGS = """
-def bench_settings(data, store, overrides):
-    from leadscore.config import settings_from_dict
-    raw = {
-        "data": {"leads": str(data / "leads.csv"), "activities": str(data / "activities.csv"),
-                 "feedback": str(store / "feedback")},
-        "columns": {"account_id": "account_id", "lost_at": "lost_at", "amount": "amount",
-                    "segment": "lead_source", "exclude": ["company_name"]},
-        "activity_columns": {"lead_id": "lead_id", "occurred_at": "occurred_at",
-                             "type": "activity_type"},
-        "labels": {"meeting_window_days": 90, "won_window_days": 180},
-        "train": {"model": {"n_jobs": __THREADS__, **overrides.get("model", {})}},
-        "score": overrides.get("score", {}),
-        "mlflow": {"tracking_uri": f"sqlite:///{store}/mlruns.db", "model_name": "leadscore",
-                   "export_dir": str(store / "champion")},
-    }
-    return settings_from_dict(raw, path="<bench_score>")
-""".replace("__THREADS__", str(THREADS))
-
-WRITE = """
-import sys
-from pathlib import Path
-from leadscore.data.sample import write_sample
-write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=int(sys.argv[3]))
-"""
-
-TRAIN = (
-    SETTINGS
-    + """
-import io, json, sys, time
-from pathlib import Path
-import pandas as pd
-from rich.console import Console
-from leadscore.data.sample import write_sample
-from leadscore.modeling.train import run_training
-
-data, store = Path(sys.argv[1]), Path(sys.argv[2])
-n_leads, overrides, as_of = int(sys.argv[3]), json.loads(sys.argv[4]), pd.Timestamp(sys.argv[5])
-write_sample(data, n_leads=n_leads, seed=0)
-leads = pd.read_csv(data / "leads.csv", usecols=["created_at", "meeting_at", "won_at", "lost_at"],
-                    parse_dates=["created_at", "meeting_at", "won_at", "lost_at"])
-closed = leads[["meeting_at", "won_at", "lost_at"]].min(axis=1)
-open_share = float(((leads["created_at"] <= as_of) & (closed.isna() | (closed > as_of))).mean())
-settings = bench_settings(data, store, overrides)
-buffer = io.StringIO()
-start = time.perf_counter()
-result = run_training(settings, promote=True,
-                      console=Console(file=buffer, width=120, highlight=False))
-wall = time.perf_counter() - start
-sys.stderr.write(buffer.getvalue())
+# the scorer's building blocks timed inside the big steps, each wrapped in the module that
+# calls it: (module or class, attribute, only when called from this function, or None)
+STOPWATCHES: tuple[tuple[object, str, str | None], ...] = (
+    (streams_module, "parse_timestamps", "iter_events"),  # the event log's, not the leads'
+    (stream_module, "part_activity_stats", None),
+    (chunks_module, "score_chunk", None),
+    (predict_module, "build_features", None),
+    (predict_module, "explain", None),
+    (predict_module, "top_reasons", None),
+    (LeadScoreModel, "predict_proba", None),
+)
 
 
-def depth(node):
+def bench_settings(data: Path, store: Path, overrides: dict) -> Settings:
+    """The sample's settings for data in `data`, a private MLflow store in `store`, LightGBM on
+    THREADS threads and the run's config overrides (`{"model": {...}, "score": {...}}`)."""
+    return sample_settings(
+        data,
+        f"sqlite:///{store}/mlruns.db",
+        data={"feedback": str(store / "feedback")},
+        train={"model": {"n_jobs": THREADS, **overrides.get("model", {})}},
+        score=overrides.get("score", {}),
+        mlflow={"export_dir": str(store / "champion")},
+    )
+
+
+# ---- child programs (each runs in its own interpreter: `child_command(__file__, name, ...)`)
+
+
+def write_child(data: str, n_leads: int, seed: int) -> None:
+    """Child program: write the sample funnel into `data`."""
+    write_sample(Path(data), n_leads=n_leads, seed=seed)
+
+
+def open_share(data: Path, as_of: pd.Timestamp) -> float:
+    """Share of the sample's leads created by `as_of` and still open (no outcome yet) then."""
+    dates = ["created_at", "meeting_at", "won_at", "lost_at"]
+    leads = pd.read_csv(data / "leads.csv", usecols=dates, parse_dates=dates)
+    closed = leads[["meeting_at", "won_at", "lost_at"]].min(axis=1)
+    is_open = (leads["created_at"] <= as_of) & (closed.isna() | (closed > as_of))
+    return float(is_open.mean())
+
+
+def tree_depth(node: dict) -> int:
+    """Depth of a tree of LightGBM's `dump_model`."""
     if "split_index" not in node:
         return 0
-    return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+    return 1 + max(tree_depth(node["left_child"]), tree_depth(node["right_child"]))
 
 
-models = {}
-for target, model in result.bundle.targets.items():
+def model_summary(model) -> dict:
+    """Trees, leaves, depth, booster columns and calibrator of one target's model."""
     booster = model.booster
     info = booster.dump_model()["tree_info"]
-    models[target] = {
+    return {
         "trees": booster.num_trees(),
         "leaves": sum(t["num_leaves"] for t in info),
         "max_leaves": max(t["num_leaves"] for t in info),
-        "max_depth": max(depth(t["tree_structure"]) for t in info),
+        "max_depth": max(tree_depth(t["tree_structure"]) for t in info),
         "booster_columns": booster.num_feature(),
         "calibrator": getattr(model.calibrator, "method_", None)
-                      or getattr(model.calibrator, "method", None),
+        or getattr(model.calibrator, "method", None),
     }
-keep = ("roc_auc", "pr_auc", "log_loss")
-metrics = {k: v for k, v in result.metrics.items()
-           if k.count(".") == 1 and k.split(".")[1] in keep}
-print(json.dumps({
-    "wall_s": wall, "open_share": open_share, "examples": result.counts["counts.examples"],
-    "features": len(result.bundle.spec.columns), "headline": result.bundle.headline_target,
-    "models": models, "metrics": metrics, "model_uri": result.model_uri,
-    "promoted": bool(result.promotion is not None and result.promotion.promoted),
-}))
-"""
-)
-
-SCORE = (
-    SETTINGS
-    + """
-import json, os, resource, sys, threading, time
-from pathlib import Path
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE
+def train_child(data: str, store: str, n_leads: int, overrides: dict, as_of: str) -> dict:
+    """Child program: write the training sample (seed 0) and train + promote a champion."""
+    data_dir, store_dir = Path(data), Path(store)
+    write_sample(data_dir, n_leads=n_leads, seed=0)
+    share = open_share(data_dir, pd.Timestamp(as_of))
+    settings = bench_settings(data_dir, store_dir, overrides)
+    with captured_log() as buffer:
+        start = time.perf_counter()
+        result = run_training(settings, promote=True)
+        wall = time.perf_counter() - start
+    sys.stderr.write(buffer.getvalue())
+    metrics = {
+        k: v
+        for k, v in result.metrics.items()
+        if k.count(".") == 1 and k.split(".")[1] in KEPT_METRICS
+    }
+    return {
+        "wall_s": wall,
+        "open_share": share,
+        "examples": result.counts["counts.examples"],
+        "features": len(result.bundle.spec.columns),
+        "headline": result.bundle.headline_target,
+        "models": {t: model_summary(m) for t, m in result.bundle.targets.items()},
+        "metrics": metrics,
+        "model_uri": result.model_uri,
+        "promoted": bool(result.promotion is not None and result.promotion.promoted),
+    }
 
 
-samples = []
-stop = threading.Event()
+class RssSampler:
+    """A thread recording (time, resident bytes) of this process every SAMPLE_EVERY_S."""
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def __init__(self):
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @classmethod
+    def rss(cls) -> int:
+        """Resident bytes of this process now (/proc/self/statm)."""
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * cls.page
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self.rss()))
+            time.sleep(SAMPLE_EVERY_S)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_gib(self, lo: float, hi: float) -> float:
+        """Highest sample between `lo` and `hi` (plus one interval), in GiB."""
+        inside = [r for s, r in self.samples if lo <= s <= hi + SAMPLE_EVERY_S]
+        return max(inside or [0]) / 2**30
 
 
-def sampler():
-    while not stop.is_set():
-        samples.append((time.perf_counter(), rss()))
-        time.sleep(0.05)
+@contextmanager
+def stopwatches(inner: dict[str, float]) -> Iterator[None]:
+    """Wrap the STOPWATCHES building blocks so that their seconds add up in `inner`; unwrap
+    them on exit."""
+
+    def timed(name: str, fn: Callable, only_from: str | None) -> Callable:
+        def wrapper(*args, **kwargs):
+            if only_from is not None and sys._getframe(1).f_code.co_name != only_from:
+                return fn(*args, **kwargs)
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                inner[name] = inner.get(name, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in STOPWATCHES]
+    for (owner, name, fn), (_, _, only_from) in zip(originals, STOPWATCHES, strict=True):
+        setattr(owner, name, timed(name, fn, only_from))
+    try:
+        yield
+    finally:
+        for owner, name, fn in originals:
+            setattr(owner, name, fn)
 
 
-import numpy as np
-import pandas as pd
-import leadscore.modeling.explain as E
-import leadscore.scoring.reasons as R
-import leadscore.scoring.run as S
-from leadscore.modeling.model import LeadScoreModel
-from leadscore.scoring.run import run_scoring
-
-# where the time goes inside the steps: wrap the scorer's building blocks with a stopwatch
-inner = {}
+def step_peaks(sampler: RssSampler, start: float, timings: dict[str, float]) -> dict[str, float]:
+    """Peak RSS (GiB) during each step, the steps laid end to end from `start`."""
+    peaks, t = {}, start
+    for step, seconds in timings.items():
+        peaks[step] = sampler.peak_gib(t, t + seconds)
+        t += seconds
+    return peaks
 
 
-def timed(name, fn):
-    def wrapper(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            inner[name] = inner.get(name, 0.0) + time.perf_counter() - t0
-    return wrapper
-
-
-for _name in ("parse_timestamps", "part_activity_stats", "score_chunk", "build_features"):
-    setattr(S, _name, timed(_name, getattr(S, _name)))
-E.explain = timed("explain", E.explain)
-R.top_reasons = timed("top_reasons", R.top_reasons)
-LeadScoreModel.predict_proba = timed("predict_proba", LeadScoreModel.predict_proba)
-
-data, store, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-overrides, as_of = json.loads(sys.argv[4]), pd.Timestamp(sys.argv[5])
-native_rows, repeats = int(sys.argv[6]), int(sys.argv[7])
-settings = bench_settings(data, store, overrides)
-rss_imports = rss()
-thread = threading.Thread(target=sampler, daemon=True)
-thread.start()
-start = time.perf_counter()
-result = run_scoring(settings, as_of=as_of, out_dir=out)
-wall = time.perf_counter() - start
-stop.set()
-thread.join()
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-bounds, t = {}, start
-timings = dict(result.timings)
-timings["manifest_mlflow"] = max(wall - sum(timings.values()), 0.0)
-for step, seconds in timings.items():
-    bounds[step] = (t, t + seconds)
-    t += seconds
-step_peak = {
-    step: max([r for s, r in samples if lo <= s <= hi + 0.05] or [0]) / 2**30
-    for step, (lo, hi) in bounds.items()
-}
-row = {
-    "wall_s": wall, "timings": timings, "n_scored": result.n_scored,
-    "n_skipped": result.n_skipped, "peak_kib": peak_kib, "rss_imports_gib": rss_imports / 2**30,
-    "step_peak_gib": step_peak, "inner_s": dict(inner),
-    "outputs_mb": {k: Path(p).stat().st_size / 1e6 for k, p in result.paths.items()
-                   if Path(p).exists()},
-}
-
-# native baseline: same booster, the scorer's first part of open leads and its features
-import tempfile
-from leadscore.modeling.explain import explain
-from leadscore.data.features import build_features, to_seconds
-from leadscore.scoring.run import (LeadTally, iter_events, iter_open_leads, iter_parts,
-                             load_scoring_model, score_chunk)
-from leadscore.data.spill import spill_events, spill_leads
-
-
-def best_of(fn):
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
+    """Fastest wall time of `repeats` calls."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -242,7 +263,11 @@ def best_of(fn):
     return min(times)
 
 
-if native_rows > 0:
+def native_baseline(
+    settings: Settings, as_of: pd.Timestamp, out: Path, native_rows: int, repeats: int
+) -> dict:
+    """Same booster, the scorer's first part of open leads: native `pred_contrib` against the
+    scorer's pieces (best of `repeats`)."""
     bundle, _ = load_scoring_model(settings, f"models:/{settings.mlflow.model_name}@champion")
     spec = bundle.spec
     t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
@@ -251,49 +276,89 @@ if native_rows > 0:
         leads, open_ids = spill_leads(opened, Path(spill))
         events = None
         if spec.has_activities:
-            events, _ = spill_events(iter_events(settings.data.activities, settings), open_ids,
-                                     spec.activity_types, t, Path(spill))
+            events, _ = spill_events(
+                iter_events(settings.data.activities, settings),
+                open_ids,
+                spec.activity_types,
+                t,
+                Path(spill),
+            )
         part, stats = next(iter_parts(leads, events, native_rows, t, spec))
     features = build_features(part, None, spec, stats=stats)
     model = bundle.targets[bundle.headline_target]
     booster_input = model.transform(features[spec.columns])
-    n = len(part)
-    native = best_of(lambda: model.booster.predict(
-        booster_input, pred_contrib=True, num_threads=__THREADS__))
-    plain = best_of(lambda: model.booster.predict(booster_input, num_threads=__THREADS__))
-    transform = best_of(lambda: model.transform(features[spec.columns]))
-    expl = best_of(lambda: explain(model, features, spec, num_threads=__THREADS__))
-    chunk = best_of(lambda: score_chunk(bundle, part, stats, settings))
-    row["native"] = {"rows": n, "pred_contrib_s": native, "predict_s": plain,
-                     "transform_s": transform, "explain_s": expl, "score_chunk_s": chunk}
-print(json.dumps(row))
-"""
-).replace("__THREADS__", str(THREADS))
+    booster = model.booster
+    return {
+        "rows": len(part),
+        "pred_contrib_s": best_of(
+            repeats, lambda: booster.predict(booster_input, pred_contrib=True, num_threads=THREADS)
+        ),
+        "predict_s": best_of(repeats, lambda: booster.predict(booster_input, num_threads=THREADS)),
+        "transform_s": best_of(repeats, lambda: model.transform(features[spec.columns])),
+        "explain_s": best_of(repeats, lambda: explain(model, features, spec, num_threads=THREADS)),
+        "score_chunk_s": best_of(repeats, lambda: score_chunk(bundle, part, stats, settings)),
+    }
+
+
+def score_child(
+    data: str,
+    store: str,
+    out: str,
+    overrides: dict,
+    as_of: str,
+    native_rows: int,
+    repeats: int,
+) -> dict:
+    """Child program: time `run_scoring` (its steps, the building blocks inside, peak memory per
+    step), then the native baseline on the same booster (after the peak is taken)."""
+    as_of_ts, out_dir = pd.Timestamp(as_of), Path(out)
+    settings = bench_settings(Path(data), Path(store), overrides)
+    rss_imports = RssSampler.rss()
+    inner: dict[str, float] = {}
+    sampler = RssSampler()
+    sampler.start()
+    with stopwatches(inner):
+        start = time.perf_counter()
+        result = run_scoring(settings, as_of=as_of_ts, out_dir=out_dir)
+        wall = time.perf_counter() - start
+    sampler.stop()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    timings = dict(result.timings)
+    timings["manifest_mlflow"] = max(wall - sum(timings.values()), 0.0)
+    row = {
+        "wall_s": wall,
+        "timings": timings,
+        "n_scored": result.n_scored,
+        "n_skipped": result.n_skipped,
+        "peak_kib": peak_kib,
+        "rss_imports_gib": rss_imports / 2**30,
+        "step_peak_gib": step_peaks(sampler, start, timings),
+        "inner_s": inner,
+        "outputs_mb": {
+            k: Path(p).stat().st_size / 1e6 for k, p in result.paths.items() if Path(p).exists()
+        },
+    }
+    if native_rows > 0:
+        row["native"] = native_baseline(settings, as_of_ts, out_dir, native_rows, repeats)
+    return row
+
+
+# ---- the benchmark
 
 
 def train(store: Path, n_leads: int, overrides: dict) -> dict:
     """Write the training sample and train + promote a champion into `store` (own interpreter)."""
-    data = store / "train-data"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            TRAIN,
-            str(data),
-            str(store),
-            str(n_leads),
-            json.dumps(overrides),
-            AS_OF,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=store,
-        env=child_env(),
+    command = child_command(
+        __file__,
+        "train",
+        data=store / "train-data",
+        store=store,
+        n_leads=n_leads,
+        overrides=overrides,
+        as_of=AS_OF,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"training on {n_leads:,} leads failed:\n{proc.stderr[-5000:]}")
-    return last_json(proc.stdout)
+    return run_child_process(command, store, f"training on {n_leads:,} leads")
 
 
 def run_size(
@@ -310,14 +375,20 @@ def run_size(
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-score-") as tmp:
         data, out = Path(tmp) / "data", Path(tmp) / "scores"
-        subprocess.run(
-            [sys.executable, "-c", WRITE, str(data), str(n_leads), "1"], check=True, cwd=REPO
-        )
+        write = child_command(__file__, "write", data=data, n_leads=n_leads, seed=1)
+        run_child_process(write, REPO, f"writing the sample of {n_leads:,} leads")
         sample_mb = sum(p.stat().st_size for p in data.iterdir()) / 1e6
-        child = [
-            sys.executable, "-c", SCORE, str(data), str(store), str(out), json.dumps(overrides),
-            AS_OF, str(native_rows), str(repeats),
-        ]  # fmt: skip
+        child = child_command(
+            __file__,
+            "score",
+            data=data,
+            store=store,
+            out=out,
+            overrides=overrides,
+            as_of=AS_OF,
+            native_rows=native_rows,
+            repeats=repeats,
+        )
         row, peak_kib_children = run_measured(child, store, f"scoring at {n_open:,} open leads")
     row.update(
         size=n_open,
@@ -548,5 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+CHILDREN = {"write": write_child, "train": train_child, "score": score_child}
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main, CHILDREN))

@@ -1,7 +1,8 @@
 """Time `leadscore.modeling.train.run_training` on the synthetic funnel and measure its peak memory.
 
 For each size the sample is written by `write_sample` into a temporary folder (not timed), then
-training runs in a fresh interpreter, itself started by a small wrapper that reads
+training (`train_child`, the settings of `sample_settings`) runs in a fresh interpreter, itself
+started by a small wrapper that reads
 `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss` once training has exited: the peak resident set
 of that training process alone. The whole `run_training` is timed (reading, examples, both
 targets with baselines, plots, MLflow logging and registration into a private SQLite store), and
@@ -18,55 +19,67 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
-from machine import REPO, append_section, machine, run_measured  # benchmarks/, beside this script
+from machine import (  # benchmarks/machine.py, beside this script
+    REPO,
+    append_section,
+    captured_log,
+    child_command,
+    entry,
+    machine,
+    run_child_process,
+    run_measured,
+)
+
+from leadscore.data.sample import sample_settings, write_sample
+from leadscore.modeling.train import run_training
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 TARGET_SECONDS = 15 * 60
 TARGET_GIB = 8.0
 
-WRITE = """
-import sys
-from pathlib import Path
-from leadscore.data.sample import write_sample
-write_sample(Path(sys.argv[1]), n_leads=int(sys.argv[2]), seed=0)
-"""
+STEP = re.compile(r"^(.*?) \((\d+\.\d)s\)$", re.M)  # a step line of run_training's log
+METRICS = ("roc_auc", "pr_auc", "log_loss")
 
-TRAIN = """
-import io, json, re, sys, time
-from pathlib import Path
-from rich.console import Console
-from leadscore.config import settings_from_dict
-from leadscore.modeling.train import run_training
 
-data, store, n_jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-settings = settings_from_dict({
-    "data": {"leads": str(data / "leads.csv"), "activities": str(data / "activities.csv")},
-    "columns": {"lost_at": "lost_at", "amount": "amount", "account_id": "account_id",
-                "exclude": ["company_name"], "segment": "lead_source"},
-    "train": {"model": {"n_jobs": n_jobs}},
-    "mlflow": {"tracking_uri": f"sqlite:///{store}/mlruns.db",
-               "export_dir": str(store / "champion")},
-})
-buffer = io.StringIO()
-start = time.perf_counter()
-result = run_training(settings, console=Console(file=buffer, width=120, highlight=False))
-wall = time.perf_counter() - start
-log = buffer.getvalue()
-sys.stderr.write(log)
-steps = {m.group(1).strip(): float(m.group(2))
-         for m in re.finditer(r"^(.*?) \\((\\d+\\.\\d)s\\)$", log, re.M)}
-keep = ("roc_auc", "pr_auc", "log_loss")
-metrics = {k: v for k, v in result.metrics.items()
-           if k.count(".") <= 2 and ".segment." not in k and k.rsplit(".", 1)[1] in keep}
-print(json.dumps({"wall_s": wall, "steps": steps, "examples": result.counts["counts.examples"],
-                  "metrics": metrics}))
-"""
+def write_child(data: str, n_leads: int) -> None:
+    """Child program: write the sample funnel (seed 0) into `data`."""
+    write_sample(Path(data), n_leads=n_leads, seed=0)
+
+
+def train_child(data: str, store: str, n_jobs: int) -> dict:
+    """Child program: `run_training` on the sample in `data` with a private MLflow store in
+    `store`; wall time, step times (from its log messages), example count and validation metrics."""
+    data_dir, store_dir = Path(data), Path(store)
+    settings = sample_settings(
+        data_dir,
+        f"sqlite:///{store_dir}/mlruns.db",
+        train={"model": {"n_jobs": n_jobs}},
+        mlflow={"export_dir": str(store_dir / "champion")},
+    )
+    with captured_log() as buffer:
+        start = time.perf_counter()
+        result = run_training(settings)
+        wall = time.perf_counter() - start
+    log = buffer.getvalue()
+    sys.stderr.write(log)
+    steps = {m.group(1).strip(): float(m.group(2)) for m in STEP.finditer(log)}
+    metrics = {
+        k: v
+        for k, v in result.metrics.items()
+        if k.count(".") <= 2 and ".segment." not in k and k.rsplit(".", 1)[1] in METRICS
+    }
+    return {
+        "wall_s": wall,
+        "steps": steps,
+        "examples": result.counts["counts.examples"],
+        "metrics": metrics,
+    }
 
 
 def run_size(n_leads: int, scratch: Path, n_jobs: int) -> dict:
@@ -74,8 +87,9 @@ def run_size(n_leads: int, scratch: Path, n_jobs: int) -> dict:
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-train-") as tmp:
         data, store = Path(tmp) / "data", Path(tmp) / "store"
         store.mkdir()
-        subprocess.run([sys.executable, "-c", WRITE, str(data), str(n_leads)], check=True, cwd=REPO)
-        child = [sys.executable, "-c", TRAIN, str(data), str(store), str(n_jobs)]
+        write = child_command(__file__, "write", data=data, n_leads=n_leads)
+        run_child_process(write, REPO, f"writing the sample of {n_leads:,} leads")
+        child = child_command(__file__, "train", data=data, store=store, n_jobs=n_jobs)
         row, peak_kib = run_measured(child, store, f"training at {n_leads:,} leads")
     row.update(n_leads=n_leads, peak_kib=peak_kib, n_jobs=n_jobs)
     return row
@@ -174,5 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+CHILDREN = {"write": write_child, "train": train_child}
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main, CHILDREN))

@@ -6,22 +6,40 @@ is the one table from error classes to codes, used by every command through `run
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
 from leadscore.config import DEFAULT_CONFIG, load_config
+from leadscore.data.contract import load_lead_data, read_lead_data
+from leadscore.data.io import write_parquet
+from leadscore.data.sample import write_sample
+from leadscore.data.snapshots import build_examples
 from leadscore.errors import (
     ConfigError,
     InputError,
     LeadscoreError,
     RefusedError,
     UsageError,
+    summarize,
 )
+from leadscore.feedback.store import ingest_feedback, read_store
+from leadscore.modeling.fit import TargetResult
+from leadscore.modeling.promotion import PromotionDecision, run_promotion
+from leadscore.modeling.train import TrainingResult, run_training
+from leadscore.scoring.run import run_scoring
 
 app = typer.Typer(
     name="leadscore",
@@ -42,6 +60,15 @@ EXIT_CODES: tuple[tuple[type[LeadscoreError], int], ...] = (
     (UsageError, EXIT_USAGE),
     (InputError, EXIT_DATA),
     (RefusedError, EXIT_DATA),
+)
+SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
+    ("roc_auc", "ROC"),
+    ("pr_auc", "PR"),
+    ("log_loss", "logloss"),
+    ("brier", "Brier"),
+    ("ece", "ECE"),
+    ("lift_top10", "lift10"),
+    ("captured_top20", "cap20"),
 )
 
 
@@ -64,10 +91,19 @@ def exit_code(exc: BaseException) -> int | None:
     return None
 
 
+def configure_logging() -> None:
+    """Show the library's INFO log lines on the console (once, however often it is called)."""
+    logger = logging.getLogger("leadscore")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        logger.addHandler(RichHandler(show_time=False, show_path=False, markup=False))
+
+
 def run_step(step: Callable[[], int | None]) -> None:
     """Run a command body, turning known errors into clear messages and exit codes."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    configure_logging()
     try:
         code = step()
     except Exception as exc:
@@ -90,8 +126,6 @@ def sample(
     """Write a synthetic B2B funnel (leads, activities) to OUT."""
 
     def body() -> None:
-        from leadscore.data.sample import write_sample
-
         paths = write_sample(out, n_leads=leads, seed=seed)
         for name, path in paths.items():
             console().print(f"wrote {name}: {path}")
@@ -104,9 +138,6 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Check the configured data against the contract; report every problem at once."""
 
     def body() -> int:
-        from leadscore.data.contract import read_lead_data
-        from leadscore.errors import summarize
-
         settings = load_config(config)
         data, problems = read_lead_data(settings)
         out = console()
@@ -143,10 +174,6 @@ def examples(
     """Build point-in-time training examples and write them to a Parquet file."""
 
     def body() -> None:
-        from leadscore.data.contract import load_lead_data
-        from leadscore.data.io import write_parquet
-        from leadscore.data.snapshots import build_examples
-
         settings = load_config(config)
         data = load_lead_data(settings)
         ex = build_examples(data, settings)
@@ -173,8 +200,6 @@ def feedback(
     """Store sales feedback (meeting_held, disqualified, won, lost) as new labels."""
 
     def body() -> int:
-        from leadscore.feedback.store import ingest_feedback
-
         settings = load_config(config)
         summary = ingest_feedback(settings, files)
         out = console()
@@ -189,18 +214,72 @@ def feedback(
     run_step(body)
 
 
-def _train(config: Path, promote: bool, metrics_out: Path | None) -> None:
-    from leadscore.feedback.store import read_store
-    from leadscore.modeling.train import run_training
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
+
+def summary_table(results: dict[str, TargetResult]) -> Table:
+    """Model vs baselines per target, on the validation rows."""
+    table = Table(
+        title="validation (ROC/PR AUC, lift in top 10%, share captured in top 20%)",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("target", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for _, title in SUMMARY_METRICS:
+        table.add_column(title, justify="right")
+    for target, result in results.items():
+        for i, (name, metrics) in enumerate(result.metrics.items()):
+            table.add_row(
+                target if i == 0 else "",
+                name,
+                *[_fmt(metrics[key]) for key, _ in SUMMARY_METRICS],
+            )
+    return table
+
+
+def promotion_table(decision: PromotionDecision) -> Table:
+    """The gate's figures, per target."""
+    table = Table(title="promotion gate (challenger's validation rows)", box=box.SIMPLE_HEAD)
+    for col in ("target", "metric", "chall.", "champ.", "ROC", "PR", "base"):
+        table.add_column(col, justify="left" if col in ("target", "metric") else "right")
+    table.add_column("pass")
+    for g in decision.gates:
+        table.add_row(
+            g.target,
+            g.metric,
+            _fmt(g.challenger),
+            _fmt(g.champion),
+            _fmt(g.roc_auc),
+            _fmt(g.pr_auc),
+            _fmt(g.base_rate),
+            "yes" if g.passed else "[red]no[/]",
+        )
+    return table
+
+
+def print_promotion(decision: PromotionDecision) -> None:
+    """The gate's table, when the gate ran (not when the challenger already was champion)."""
+    if decision.gates:
+        console().print(promotion_table(decision))
+
+
+def print_training(result: TrainingResult) -> None:
+    """The validation summary, then the promotion gate's figures when it ran."""
+    console().print(summary_table(result.targets))
+    if result.promotion is not None:
+        print_promotion(result.promotion)
+
+
+def _train(config: Path, promote: bool, metrics_out: Path | None) -> None:
     settings = load_config(config)
-    run_training(
+    result = run_training(
         settings,
         promote=promote,
         metrics_out=metrics_out,
         feedback=read_store(settings.data.feedback),
-        console=console(),
     )
+    print_training(result)
 
 
 MetricsOption = Annotated[
@@ -234,11 +313,58 @@ def promote(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Move @champion to the @challenger if it meets the minimums and is not worse."""
 
     def body() -> None:
-        from leadscore.modeling.train import run_promotion
-
-        run_promotion(load_config(config), console=console())
+        print_promotion(run_promotion(load_config(config)))
 
     run_step(body)
+
+
+class ChunkProgress:
+    """`run_scoring`'s progress callback: a bar on a terminal (from the first chunk on), a plain
+    line per chunk otherwise (cron, pipes)."""
+
+    def __init__(self, out: Console) -> None:
+        self.out = out
+        self.bar: Progress | None = None
+        self.task = None
+        self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        if not self.out.is_terminal:
+            self.out.print(f"scored {done:,}/{total:,} leads")
+            return
+        if self.bar is None:
+            columns = (
+                "scoring and explaining",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+            )
+            self.bar = Progress(*columns, console=self.out, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("score", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        """Take the bar off the terminal, if one is shown."""
+        if self.bar is not None:
+            self.bar.stop()
+
+    def finish(self) -> None:
+        """After a bar: the final count as a line that stays."""
+        if self.bar is not None:
+            self.out.print(f"scored {self.total:,}/{self.total:,} leads")
+
+
+@contextlib.contextmanager
+def chunk_progress(out: Console) -> Iterator[ChunkProgress]:
+    """A scoring progress callback whose bar is taken down however scoring ends."""
+    progress = ChunkProgress(out)
+    try:
+        yield progress
+    finally:
+        progress.stop()
+    progress.finish()
 
 
 @app.command()
@@ -262,10 +388,6 @@ def score(
     """Score every open lead at the as-of date; write scores, reasons and reports to OUT."""
 
     def body() -> None:
-        import pandas as pd
-
-        from leadscore.scoring.run import run_scoring
-
         try:
             when = pd.Timestamp(as_of)
         except ValueError:
@@ -273,15 +395,16 @@ def score(
         if pd.isna(when):
             raise UsageError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}")
         out_console = console()
-        result = run_scoring(
-            load_config(config),
-            when,
-            out,
-            leads_path=leads,
-            activities_path=activities,
-            model_uri=model,
-            console=out_console,
-        )
+        with chunk_progress(out_console) as progress:
+            result = run_scoring(
+                load_config(config),
+                when,
+                out,
+                leads_path=leads,
+                activities_path=activities,
+                model_uri=model,
+                progress=progress,
+            )
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
         out_console.print(
             f"scored {result.n_scored:,} open leads ({result.n_skipped:,} skipped), "

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from leadscore.config import load_config, settings_from_dict
-from leadscore.data.contract import check_data, iter_lead_batches, load_lead_data
+from leadscore.data.contract import check_data, load_lead_data
+from leadscore.data.streams import iter_lead_batches
 from leadscore.errors import ConfigError, ContractError
 
 LEADS = """lead_id,created_at,industry,employees,meeting_at,won_at,lost_at

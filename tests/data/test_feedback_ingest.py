@@ -11,12 +11,9 @@ from openpyxl import Workbook
 
 import leadscore.feedback.store as fb
 from leadscore.config import settings_from_dict
-from leadscore.feedback.store import (
-    current_feedback,
-    ingest_feedback,
-    part_files,
-    read_store,
-)
+from leadscore.errors import FeedbackError
+from leadscore.feedback.apply import current_feedback
+from leadscore.feedback.store import ingest_feedback, part_files, read_store
 
 NOW = pd.Timestamp("2026-02-01")
 LEADS = pd.Series([f"L{i}" for i in range(1, 21)])
@@ -253,7 +250,7 @@ def test_unreadable_part_is_an_error_naming_it(tmp_path):
     folder = tmp_path / "store"
     folder.mkdir()
     (folder / "part-20260101T000000000000Z-abc-00000.parquet").write_bytes(b"not parquet")
-    with pytest.raises(fb.FeedbackError, match=r"part-20260101T000000000000Z-abc-00000\.parquet"):
+    with pytest.raises(FeedbackError, match=r"part-20260101T000000000000Z-abc-00000\.parquet"):
         read_store(folder)
 
 
@@ -265,7 +262,9 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
     from typer.testing import CliRunner
 
     from leadscore.cli import app
-    from leadscore.reporting.report import SHEET_SCORES, write_report_xlsx
+    from leadscore.data.schema import SHEET_SCORES
+    from leadscore.reporting.summary import ReportContext
+    from leadscore.reporting.xlsx import write_report_xlsx
 
     n = 6
     ids = [f"L{i}" for i in range(1, n + 1)]
@@ -277,7 +276,7 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
             "grade": ["A", "A", "B", "B", "C", "D"],
         }
     )
-    report = write_report_xlsx(scores, tmp_path / "report.xlsx", {})
+    report = write_report_xlsx(scores, tmp_path / "report.xlsx", ReportContext())
     book = load_workbook(report)
     ws = book[SHEET_SCORES]
     header = [c.value for c in ws[1]]

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_demo_loop_end_to_end(tmp_path, monkeypatch):
     (tmp_path / "configs").mkdir()
     shutil.copy(ROOT / "configs" / "sample.yaml", tmp_path / "configs" / "sample.yaml")

@@ -19,8 +19,8 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
-from leadscore.config import load_config
-from leadscore.data.sample import write_sample
+from leadscore.config import config_as_yaml, load_config
+from leadscore.data.sample import sample_settings, write_sample
 from leadscore.modeling.train import run_training
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,25 +31,22 @@ N_LEADS = 3_000
 KERNEL = "leadscore-test-venv"
 CELL_TIMEOUT = 300
 
-CONFIG = """\
-data:
-  leads: {data}/leads.csv
-  activities: {data}/activities.csv
-  feedback: {store}/feedback
-columns:
-  account_id: account_id
-  lost_at: lost_at
-  amount: amount
-  segment: lead_source
-  exclude: [company_name]
-train:
-  model: {{n_estimators: 150, learning_rate: 0.1, n_jobs: 1}}
-mlflow:
-  tracking_uri: sqlite:///{store}/mlruns.db
-  model_name: leadscore-notebooks
-  experiment: leadscore-notebooks
-  export_dir: {store}/champion
-"""
+
+def write_config(path: Path, data: Path, store: Path) -> None:
+    """The sample's settings (data in `data`, a private MLflow store in `store`, a small
+    single-threaded model) as a YAML config file at `path`."""
+    settings = sample_settings(
+        data,
+        f"sqlite:///{store}/mlruns.db",
+        data={"feedback": str(store / "feedback")},
+        train={"model": {"n_estimators": 150, "learning_rate": 0.1, "n_jobs": 1}},
+        mlflow={
+            "model_name": "leadscore-notebooks",
+            "experiment": "leadscore-notebooks",
+            "export_dir": str(store / "champion"),
+        },
+    )
+    path.write_text(config_as_yaml(settings), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +111,13 @@ def test_notebook_is_committed_without_outputs(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.slow
 def test_funnel_overview_generates_the_sample_and_runs(kernel, tmp_path, monkeypatch):
     """Notebook 01 on a config named sample.yaml whose data does not exist yet: it writes the
     sample funnel (3,000 leads) itself, relative to LEADSCORE_WORKDIR, then draws every view."""
     config = tmp_path / "configs" / "sample.yaml"
     config.parent.mkdir()
-    config.write_text(CONFIG.format(data="data/sample", store=tmp_path / "store"), "utf-8")
+    write_config(config, Path("data/sample"), tmp_path / "store")
     monkeypatch.setenv("LEADSCORE_WORKDIR", str(tmp_path))
     monkeypatch.setenv("LEADSCORE_CONFIG", "configs/sample.yaml")
     monkeypatch.setenv("LEADSCORE_SAMPLE_LEADS", str(N_LEADS))
@@ -144,7 +142,7 @@ def trained(tmp_path_factory):
     data, store = workdir / "data", workdir / "store"
     write_sample(data, n_leads=N_LEADS, seed=0)
     config = workdir / "review.yaml"
-    config.write_text(CONFIG.format(data=data, store=store), encoding="utf-8")
+    write_config(config, data, store)
     settings = load_config(config)
     result = run_training(settings, promote=True)
     assert result.promotion is not None and result.promotion.promoted, (
@@ -153,6 +151,7 @@ def trained(tmp_path_factory):
     return workdir, config, result
 
 
+@pytest.mark.slow
 def test_model_review_runs_on_the_champion(kernel, trained, monkeypatch):
     workdir, config, result = trained
     monkeypatch.setenv("LEADSCORE_WORKDIR", str(workdir))

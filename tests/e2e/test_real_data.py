@@ -35,10 +35,13 @@ SHARED = Path(__file__).parents[2].parent / "shared" / "data"
 X_EDUCATION = "x_education"
 OLIST = "olist"
 
-pytestmark = pytest.mark.skipif(
-    not SHARED.is_dir(),
-    reason=f"real data sets not found: {SHARED} is missing (see docs/datasets.md)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not SHARED.is_dir(),
+        reason=f"real data sets not found: {SHARED} is missing (see docs/datasets.md)",
+    ),
+    pytest.mark.slow,  # every test trains on a real data set
+]
 
 X_EDUCATION_EXCLUDED = (
     "Lead Number",
@@ -124,7 +127,7 @@ def test_x_education_uses_a_stratified_random_split(trained):
     assert result.split_method == STRATIFIED_RANDOM
     assert result.bundle.metadata["split"] == STRATIFIED_RANDOM
     meta = result.bundle.targets["won"].metadata
-    assert meta["split"] == STRATIFIED_RANDOM and meta["validation_cutoff"] is None
+    assert meta.split == STRATIFIED_RANDOM and meta.validation_cutoff is None
     assert client(settings).get_run(result.run_id).data.tags["split"] == STRATIFIED_RANDOM
     counts = result.targets["won"].counts
     n_leads = result.counts["counts.leads"]
@@ -156,7 +159,7 @@ def test_olist_uses_the_time_split(trained):
     assert result.split_method == TIME
     assert client(settings).get_run(result.run_id).data.tags["split"] == TIME
     meta = result.bundle.targets["won"].metadata
-    assert meta["split"] == TIME and meta["validation_cutoff"] is not None
+    assert meta.split == TIME and meta.validation_cutoff is not None
     # the one deal won before its first contact is dropped, not fatal
     assert result.counts["counts.leads"] == 7_999
     data = load_lead_data(settings)
@@ -169,10 +172,10 @@ def test_olist_uses_the_time_split(trained):
         settings.split.calibration_share,
         settings.has_time,
         settings.train.seed,
-        validation_cutoff=pd.Timestamp(meta["validation_cutoff"]),
+        validation_cutoff=pd.Timestamp(meta.validation_cutoff),
     )
     frame = examples.frame
-    cutoff = pd.Timestamp(meta["validation_cutoff"])
+    cutoff = pd.Timestamp(meta.validation_cutoff)
     assert (frame.loc[split.validation, "created_at"] >= cutoff).all()
     assert (frame.loc[split.train, "snapshot_at"] < cutoff).all()
     assert len(split.validation) == result.targets["won"].counts["validation_rows"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.config import Settings, settings_from_dict
-from leadscore.data.sample import write_sample
+from leadscore.config import Settings
+from leadscore.data.sample import merged, sample_settings, write_sample
 
 N_LEADS = 3_000
 
@@ -25,38 +25,20 @@ def sample_dir(tmp_path_factory) -> Path:
 
 
 def make_settings(sample_dir: Path, store: Path, **sections) -> Settings:
-    """Settings for the sample funnel with a private MLflow store; `sections` update the raw
-    config one section at a time (e.g. `train={"min_positives": 10}`)."""
-    raw = {
-        "data": {
-            "leads": str(sample_dir / "leads.csv"),
-            "activities": str(sample_dir / "activities.csv"),
-            "feedback": str(store / "feedback"),
-        },
-        "columns": {
-            "lost_at": "lost_at",
-            "amount": "amount",
-            "account_id": "account_id",
-            "exclude": ["company_name"],
-            "segment": "lead_source",
-        },
+    """The sample's settings with a small, single-threaded model and a private MLflow store;
+    `sections` update the config one section at a time (e.g. `train={"min_positives": 10}`)."""
+    test_sections = {
+        "data": {"feedback": str(store / "feedback")},
         "train": {"model": {"n_estimators": 150, "learning_rate": 0.1, "n_jobs": 1}},
         "mlflow": {
-            "tracking_uri": f"sqlite:///{store}/mlruns.db",
             "experiment": "tests",
             "model_name": "leadscore-test",
             "export_dir": str(store / "champion"),
         },
     }
-    for section, values in sections.items():
-        merged = dict(raw.get(section, {}))
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-        raw[section] = merged
-    return settings_from_dict(raw)
+    return sample_settings(
+        sample_dir, f"sqlite:///{store}/mlruns.db", **merged(test_sections, sections)
+    )
 
 
 @pytest.fixture(scope="session")

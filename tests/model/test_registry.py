@@ -15,18 +15,17 @@ from leadscore.config import Promotion
 from leadscore.data.contract import load_lead_data
 from leadscore.data.snapshots import build_examples
 from leadscore.errors import RegistryError
+from leadscore.modeling.promotion import gate_target, promotion_decision, run_promotion
 from leadscore.modeling.registry import (
     CHALLENGER,
     CHAMPION,
     alias_version,
-    gate_target,
     load_bundle,
     mlflow_module,
     model_info,
-    promotion_decision,
     raw_features,
 )
-from leadscore.modeling.train import run_promotion, run_training
+from leadscore.modeling.train import run_training
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +56,7 @@ def features(settings):
     return ex.frame[ex.spec.columns].iloc[:400]
 
 
+@pytest.mark.slow
 def test_first_model_is_logged_registered_and_promoted(first, settings, store, mlflow):
     assert first.model_version == "1"
     assert first.promotion.promoted and first.promotion.champion_version is None
@@ -84,6 +84,7 @@ def test_first_model_is_logged_registered_and_promoted(first, settings, store, m
     assert any(k.startswith("won.segment.") for k in written)
 
 
+@pytest.mark.slow
 def test_champion_loads_from_the_registry_and_predicts_the_same(first, settings, features, mlflow):
     uri = f"models:/{settings.mlflow.model_name}@{CHAMPION}"
     expected = first.bundle.predict_proba(features)
@@ -100,9 +101,11 @@ def test_champion_loads_from_the_registry_and_predicts_the_same(first, settings,
         "1",
         first.run_id,
     )
-    assert bundle.reference["score_quantiles"] and bundle.reference["features"]
+    assert bundle.reference.score_quantiles and bundle.reference.features
+    assert bundle.reference == first.bundle.reference
 
 
+@pytest.mark.slow
 def test_champion_is_exported_as_an_mlflow_model_directory(first, settings, features):
     export = settings.mlflow.export_dir
     assert (export / "MLmodel").is_file()
@@ -114,6 +117,7 @@ def test_champion_is_exported_as_an_mlflow_model_directory(first, settings, feat
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_in, store, mlflow):
     crippled = settings_in(store, train={"model": {"n_estimators": 1, "num_leaves": 2}})
     second = run_training(crippled, promote=True)
@@ -136,6 +140,7 @@ def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_
     assert not run_promotion(crippled).promoted
 
 
+@pytest.mark.slow
 def test_without_timestamps_the_run_is_tagged_stratified_random(settings_in, store, mlflow):
     s = settings_in(
         store,
@@ -149,6 +154,7 @@ def test_without_timestamps_the_run_is_tagged_stratified_random(settings_in, sto
     assert run.data.tags["split"] == "stratified_random"
 
 
+@pytest.mark.slow  # opens an MLflow registry
 def test_promotion_without_a_challenger_is_refused(settings_in, store):
     with pytest.raises(RegistryError, match="challenger"):
         run_promotion(settings_in(store, mlflow={"model_name": "never-trained"}))
@@ -187,7 +193,7 @@ def test_telemetry_is_off_unless_the_user_turned_it_on(monkeypatch):
 
 def test_importing_training_and_registry_does_not_import_mlflow():
     code = (
-        "import sys, leadscore.modeling.train, leadscore.modeling.registry; "
+        "import sys, leadscore.modeling.train, leadscore.modeling.registry, leadscore.cli; "
         "print('mlflow' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

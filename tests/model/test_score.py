@@ -4,6 +4,7 @@ rerun, trend, inert spreadsheet formulas, clear failures."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import openpyxl
@@ -17,6 +18,8 @@ from leadscore.data.io import read_table, write_csv
 from leadscore.errors import ScoringError
 from leadscore.modeling.train import run_training
 from leadscore.scoring.run import run_scoring
+
+pytestmark = pytest.mark.slow  # every test scores with a trained champion
 
 AS_OF = pd.Timestamp("2026-11-01")
 
@@ -264,20 +267,16 @@ def test_leads_file_without_activities_scores_with_the_configured_activities(tra
     assert manifest["activity_data"] is True and manifest["warnings"] == []
 
 
-def test_model_with_activity_features_and_no_activity_data_says_so(trained, tmp_path):
-    import io
-
-    from rich.console import Console
-
+def test_model_with_activity_features_and_no_activity_data_says_so(trained, tmp_path, caplog):
     no_acts = trained.model_copy(
         update={"data": trained.data.model_copy(update={"activities": None})}
     )
-    printed = io.StringIO()
-    result = run_scoring(no_acts, AS_OF, tmp_path, console=Console(file=printed, width=300))
+    with caplog.at_level(logging.WARNING, logger="leadscore"):
+        result = run_scoring(no_acts, AS_OF, tmp_path)
     assert result.n_scored > 0 and len(result.warnings) == 1
     warning = result.warnings[0]
     assert "no activity data" in warning
-    assert warning in printed.getvalue()
+    assert warning in caplog.messages
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["activity_data"] is False and manifest["warnings"] == [warning]
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
@@ -290,12 +289,12 @@ def test_model_with_activity_features_and_no_activity_data_says_so(trained, tmp_
 def test_report_summary_counts_the_whole_run_when_the_lead_list_is_capped(
     trained, tmp_path, monkeypatch
 ):
-    import leadscore.reporting.report
+    import leadscore.reporting.html
 
     charted = []
-    draw = leadscore.reporting.report.score_chart_png
+    draw = leadscore.reporting.html.score_chart_png
     monkeypatch.setattr(
-        "leadscore.reporting.report.score_chart_png", lambda h, t: charted.append(h) or draw(h, t)
+        "leadscore.reporting.html.score_chart_png", lambda h, t: charted.append(h) or draw(h, t)
     )
     monkeypatch.setattr("leadscore.scoring.run.REPORT_MAX_ROWS", 100)
     run_scoring(trained, AS_OF, tmp_path)
@@ -351,12 +350,9 @@ def test_scores_csv_written_by_scoring_is_formula_safe(tmp_path):
     """Lead ids and an attribute (its name and values) that read as spreadsheet formulas reach
     scores.csv as inert text; every text column is guarded, numbers stay bare numbers."""
     import csv
-    import io
-
-    from rich.console import Console
 
     from leadscore.config import settings_from_dict
-    from leadscore.reporting.report import FORMULA_PREFIXES, restore_text
+    from leadscore.reporting.safe_text import FORMULA_PREFIXES, restore_text
 
     rng = np.random.default_rng(0)
     n = 1_500
@@ -389,10 +385,9 @@ def test_scores_csv_written_by_scoring_is_formula_safe(tmp_path):
             },
         }
     )
-    quiet = Console(file=io.StringIO())
-    run_training(settings, promote=True, console=quiet)
+    run_training(settings, promote=True)
     out = tmp_path / "out"
-    run_scoring(settings, pd.Timestamp("2026-01-01"), out, console=quiet)
+    run_scoring(settings, pd.Timestamp("2026-01-01"), out)
 
     parquet = scores_of(out)
     with (out / "scores.csv").open(newline="", encoding="utf-8") as fh:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,14 +13,10 @@ from leadscore.data.snapshots import build_examples
 from leadscore.errors import TrainingError
 from leadscore.modeling.baselines import LogisticBaseline, PointsScore
 from leadscore.modeling.evaluate import shap_contributions
+from leadscore.modeling.fit import flat_target_metrics, label_array, train_target
+from leadscore.modeling.inputs import with_feedback
 from leadscore.modeling.split import STRATIFIED_RANDOM, TIME
-from leadscore.modeling.train import (
-    flat_target_metrics,
-    label_array,
-    run_training,
-    train_target,
-    with_feedback,
-)
+from leadscore.modeling.train import run_training
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +34,7 @@ def won(examples, settings):
     return train_target(examples, "won", settings)
 
 
+@pytest.mark.slow
 def test_time_split_of_real_examples(examples, settings):
     frame = examples.frame
     for target in settings.targets:
@@ -46,7 +45,7 @@ def test_time_split_of_real_examples(examples, settings):
         assert (train["snapshot_at"] < split.validation_cutoff).all()
         assert (val["created_at"] >= split.validation_cutoff).all()
         assert not set(train["lead_id"]) & set(val["lead_id"])
-        assert result.model.metadata["validation_cutoff"] == split.validation_cutoff.isoformat()
+        assert result.model.metadata.validation_cutoff == split.validation_cutoff.isoformat()
 
 
 def test_refuses_a_target_with_too_few_positives(settings, examples, tmp_path):
@@ -69,6 +68,7 @@ def test_run_training_refuses_before_logging_anything(settings_in, tmp_path):
     assert not (tmp_path / "mlruns.db").exists()
 
 
+@pytest.mark.slow
 def test_same_data_config_and_seed_give_identical_metrics(settings):
     def metrics_once() -> dict[str, float]:
         ex = build_examples(load_lead_data(settings), settings)
@@ -82,6 +82,7 @@ def test_same_data_config_and_seed_give_identical_metrics(settings):
     assert all(first[k] == second[k] or (np.isnan(first[k]) and np.isnan(second[k])) for k in first)
 
 
+@pytest.mark.slow
 def test_metric_names_cover_model_baselines_and_segments(won):
     flat = flat_target_metrics(won)
     for key in ("won.roc_auc", "won.logreg.roc_auc", "won.points.pr_auc", "won.captured_top20"):
@@ -90,20 +91,22 @@ def test_metric_names_cover_model_baselines_and_segments(won):
     assert {"web_form", "referral"} <= segments
 
 
+@pytest.mark.slow
 def test_model_is_calibrated_on_held_out_rows_and_early_stopped(won, examples, settings):
     frame, split, model = examples.frame, won.split, won.model
     fit, cal = frame.loc[split.fit], frame.loc[split.calibration]
-    assert model.metadata["fit_rows"] == len(fit) and model.metadata["calibration_rows"] == len(cal)
+    info = model.metadata
+    assert info.fit_rows == len(fit) and info.calibration_rows == len(cal)
     # the held-out slice is disjoint from the fit rows (no row, no lead) and later in time
     assert not set(split.fit) & set(split.calibration)
     assert not set(fit["lead_id"]) & set(cal["lead_id"])
     cutoff = split.calibration_cutoff
-    assert model.metadata["calibration_cutoff"] == cutoff.isoformat()
+    assert info.calibration_cutoff == cutoff.isoformat()
     assert fit["snapshot_at"].max() < cutoff <= cal["snapshot_at"].min()
 
     # early stopping: the booster stopped before n_estimators, on the loss of the calibration rows
     lgbm = model.pipeline.named_steps["lgbm"]
-    best, patience = model.metadata["best_iteration"], settings.train.model.early_stopping_rounds
+    best, patience = info.best_iteration, settings.train.model.early_stopping_rounds
     assert best < settings.train.model.n_estimators
     (curve,) = [list(metrics["binary_logloss"]) for metrics in lgbm.evals_result_.values()]
     assert len(curve) == best + patience and int(np.argmin(curve)) + 1 == best
@@ -130,6 +133,7 @@ def test_model_is_calibrated_on_held_out_rows_and_early_stopped(won, examples, s
     assert won.metrics["lightgbm"]["roc_auc"] > 0.65
 
 
+@pytest.mark.slow
 def test_shap_contributions_add_up_to_the_margin(won, examples):
     val = examples.frame.loc[won.split.validation, examples.spec.columns]
     contrib, transformed = shap_contributions(won.model, val, max_rows=300, seed=1)
@@ -169,12 +173,13 @@ def test_points_sheet_rewards_converting_values_and_ignores_unseen_ones():
     assert logreg.predict_proba(new).shape == (1, 2)
 
 
+@pytest.mark.slow
 def test_without_timestamps_the_split_is_stratified_random(settings_in, tmp_path):
     s = settings_in(tmp_path, data={"activities": None}, columns={"created_at": None})
     ex = build_examples(load_lead_data(s), s)
     result = train_target(ex, "meeting", s)
     assert result.split.method == STRATIFIED_RANDOM
-    assert result.model.metadata["split"] == STRATIFIED_RANDOM
+    assert result.model.metadata.split == STRATIFIED_RANDOM
     assert not set(ex.frame.loc[result.split.train, "lead_id"]) & set(
         ex.frame.loc[result.split.validation, "lead_id"]
     )
@@ -188,18 +193,15 @@ def test_feedback_corrects_outcomes_before_examples(settings):
         {"lead_id": [open_lead["lead_id"]], "outcome": ["meeting_held"], "date": [when]}
     )
     corrected, counts = with_feedback(data, feedback)
-    assert counts["applied"] == 1 and counts["added"] == 1
+    assert counts.applied == 1 and counts.added == 1
     row = corrected.leads[corrected.leads["lead_id"] == open_lead["lead_id"]].iloc[0]
     assert row["meeting_at"].normalize() == when.normalize()
-    assert with_feedback(data, None) == (data, {})
+    assert with_feedback(data, None) == (data, None)
 
 
-def test_date_only_data_with_same_day_conversions_trains(tmp_path):
+@pytest.mark.slow
+def test_date_only_data_with_same_day_conversions_trains(tmp_path, caplog):
     """A CRM export with dates only, one outcome, every conversion on the contact day."""
-    import io
-
-    from rich.console import Console
-
     from leadscore.config import settings_from_dict
 
     rng = np.random.default_rng(0)
@@ -222,9 +224,9 @@ def test_date_only_data_with_same_day_conversions_trains(tmp_path):
             "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlruns.db", "experiment": "t"},
         }
     )
-    out = io.StringIO()
-    result = run_training(s, console=Console(file=out, width=200))
+    with caplog.at_level(logging.INFO, logger="leadscore"):
+        result = run_training(s)
     assert result.targets["won"].counts["train_positives"] > 0
     assert result.counts["counts.won.outcomes_on_creation_date"] == int(won.sum())
-    assert f"won {int(won.sum()):,}" in out.getvalue()
-    assert "date-only" in out.getvalue()
+    assert f"won {int(won.sum()):,}" in caplog.text
+    assert "date-only" in caplog.text

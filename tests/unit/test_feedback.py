@@ -7,14 +7,10 @@ import pytest
 
 from leadscore.config import settings_from_dict
 from leadscore.data.contract import LeadData
+from leadscore.data.sample import sample_feedback
 from leadscore.data.snapshots import build_examples
-from leadscore.feedback.store import (
-    FeedbackCounts,
-    apply_feedback,
-    current_feedback,
-    normalise_outcome,
-    sample_feedback,
-)
+from leadscore.feedback.apply import FeedbackCounts, apply_feedback, current_feedback
+from leadscore.feedback.validate import normalise_outcome
 
 T = pd.Timestamp
 

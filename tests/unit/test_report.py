@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,30 +12,22 @@ import pytest
 from openpyxl import load_workbook
 
 from leadscore.data.io import write_csv
-from leadscore.reporting.report import (
-    FEEDBACK_COLUMNS,
-    FEEDBACK_OUTCOMES,
-    LEAD_ID_HEADER,
-    SHEET_ABOUT,
-    SHEET_SCORES,
-    RunSummary,
-    restore_text,
-    safe_frame,
-    safe_text,
-    write_report_html,
-    write_report_xlsx,
-)
+from leadscore.data.schema import FEEDBACK_COLUMNS, FEEDBACK_OUTCOMES, LEAD_ID_HEADER, SHEET_SCORES
+from leadscore.reporting.html import write_report_html
+from leadscore.reporting.safe_text import restore_text, safe_frame, safe_text
+from leadscore.reporting.summary import SHEET_ABOUT, ReportContext, RunSummary
+from leadscore.reporting.xlsx import write_report_xlsx
 
 INJECTIONS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tfoo", "\rbar"]
 MINUS = "\u2212"
-META = {
-    "model_name": "leadscore-test",
-    "model_version": "7",
-    "run_id": "run-abc",
-    "as_of": "2025-03-03",
-    "n_skipped": 4,
-    "grade_thresholds": {"A": 75, "B": 50, "C": 25},
-}
+META = ReportContext(
+    model_name="leadscore-test",
+    model_version="7",
+    run_id="run-abc",
+    as_of="2025-03-03",
+    n_skipped=4,
+    grade_thresholds={"A": 75, "B": 50, "C": 25},
+)
 
 
 def scores_frame() -> pd.DataFrame:
@@ -222,7 +215,8 @@ def test_xlsx_written_atomically(workbook):
 
 def test_xlsx_control_characters_cannot_unmask_a_formula(tmp_path):
     scores = scores_frame().iloc[:2].assign(lead_id=["\x01=1+1", "ok\x02"])
-    ws = load_workbook(write_report_xlsx(scores, tmp_path / "r.xlsx", {}))[SHEET_SCORES]
+    path = write_report_xlsx(scores, tmp_path / "r.xlsx", ReportContext())
+    ws = load_workbook(path)[SHEET_SCORES]
     cells = column(ws, LEAD_ID_HEADER)
     assert sorted(c.value for c in cells) == ["'=1+1", "ok"]
     assert all(c.data_type == "s" for c in cells)
@@ -231,7 +225,7 @@ def test_xlsx_control_characters_cannot_unmask_a_formula(tmp_path):
 def test_xlsx_optional_columns_may_be_absent(tmp_path):
     scores = scores_frame().drop(columns=["p_meeting", "trend", "explore", "expected_value"])
     scores = scores.drop(columns=["reason_pos_3", "reason_neg_2", "reason_neg_3"])
-    path = write_report_xlsx(scores, tmp_path / "r.xlsx", {})
+    path = write_report_xlsx(scores, tmp_path / "r.xlsx", ReportContext())
     ws = load_workbook(path)[SHEET_SCORES]
     names = header(ws)
     assert "P(meeting)" not in names and "Trend" not in names and "Explore" not in names
@@ -249,7 +243,7 @@ def test_xlsx_max_rows_keeps_the_top(tmp_path):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("html") / "report.html"
-    write_report_html(scores_frame(), path, {**META, "top_n": 5})
+    write_report_html(scores_frame(), path, replace(META, top_n=5))
     return path.read_text(encoding="utf-8")
 
 
@@ -277,7 +271,7 @@ def test_html_content(page):
 
 def test_html_without_optional_columns(tmp_path):
     scores = scores_frame().drop(columns=["p_meeting", "p_won", "trend", "explore"])
-    path = write_report_html(scores, tmp_path / "r.html", {})
+    path = write_report_html(scores, tmp_path / "r.html", ReportContext())
     text = path.read_text(encoding="utf-8")
     assert "<th>P(won)</th>" not in text and "Explore share" not in text
     assert "<th>Grade</th>" in text

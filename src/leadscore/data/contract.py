@@ -9,27 +9,27 @@ columns keep the user's names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from leadscore.config import Settings
-from leadscore.data.ids import HashSet, lead_hashes
-from leadscore.data.io import file_digest, iter_table_batches, read_table, table_columns
+from leadscore.data.io import file_digest, read_table
+from leadscore.data.parse import (
+    parse_flags,
+    parse_numbers,
+    parse_timestamps,
+    problem_value,
+    strip_text,
+)
 from leadscore.errors import ContractError, DataFileError, Problem
 
 TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
 OUTCOME_ROLES = ("meeting_at", "won_at", "lost_at", "amount", "meeting_flag", "won_flag")
 ROLES = ("lead_id", "account_id", *TIME_ROLES, "amount", "meeting_flag", "won_flag")
-TRUE_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
-FALSE_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f"})
 ID_LIKE_UNIQUE_SHARE = 0.9
-LEAD_BATCH_ROWS = 100_000  # leads parsed at a time when streaming a leads file for scoring
 
 
 @dataclass(frozen=True)
@@ -70,81 +70,6 @@ def _problems_for(
         )
         for r in hits
     ]
-
-
-def problem_value(value: object) -> object:
-    """A cell value for a `Problem`: missing as None, numpy scalars as Python, times as text."""
-    if value is None or pd.isna(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return str(value)
-    return value
-
-
-FAST_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
-
-
-def parse_timestamps(raw: pd.Series) -> pd.Series:
-    """Parse text or datetimes to naive UTC `datetime64[ns]`; unparseable values become NaT.
-
-    The common ISO layouts go through Arrow's vectorised `strptime` (millions of rows in about a
-    second); anything else (time zones, fractions, other layouts) falls back to pandas.
-    """
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        out = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz is not None else raw
-        return out.astype("datetime64[ns]")
-    text = (
-        pa.array(
-            _strip_text(raw).astype("string").to_numpy(dtype=object, na_value=None),
-            type=pa.string(),
-        )
-        if isinstance(raw.dtype, pd.CategoricalDtype)
-        else None
-    )
-    if text is None:
-        text = pc.utf8_trim_whitespace(pa.array(raw.astype("string"), type=pa.string()))
-    parsed = pa.nulls(len(text), pa.timestamp("s"))
-    for fmt in FAST_TIME_FORMATS:
-        parsed = pc.coalesce(parsed, pc.strptime(text, fmt, unit="s", error_is_null=True))
-    out = pd.Series(parsed.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), index=raw.index)
-    rest = out.isna().to_numpy() & pc.is_valid(text).to_numpy(zero_copy_only=False)
-    if rest.any():
-        leftover = pd.Series(text.filter(pa.array(rest)).to_pylist(), dtype="string")
-        slow = pd.to_datetime(leftover, errors="coerce", format="ISO8601", utc=True)
-        retry = slow.isna()
-        if retry.any():
-            slow[retry] = pd.to_datetime(leftover[retry], errors="coerce", format="mixed", utc=True)
-        out[rest] = slow.dt.tz_localize(None).astype("datetime64[ns]").to_numpy()
-    return out
-
-
-def _strip_text(raw: pd.Series) -> pd.Series:
-    """Text with surrounding white space removed; categoricals are cleaned on their levels only.
-
-    White space alone becomes "" (not missing), as in the rest of the contract's reads."""
-    if isinstance(raw.dtype, pd.CategoricalDtype):
-        levels = raw.cat.categories.astype("string").str.strip()
-        if levels.is_unique:
-            return raw.cat.rename_categories(levels)
-    return raw.astype("string").str.strip()
-
-
-def parse_numbers(raw: pd.Series) -> pd.Series:
-    """Parse text to float; unparseable values become NaN."""
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        return raw.astype("float64")
-    return pd.to_numeric(raw.astype("string").str.strip(), errors="coerce").astype("float64")
-
-
-def parse_flags(raw: pd.Series) -> pd.Series:
-    """Parse 1/0, true/false, yes/no to a float 1.0/0.0; other values become NaN."""
-    text = raw.astype("string").str.strip().str.lower()
-    out = pd.Series(np.nan, index=raw.index, dtype="float64")
-    out[text.isin(TRUE_WORDS).fillna(False).to_numpy(bool)] = 1.0
-    out[text.isin(FALSE_WORDS).fillna(False).to_numpy(bool)] = 0.0
-    return out
 
 
 def _role_map(settings: Settings, include_outcomes: bool) -> dict[str, str]:
@@ -221,7 +146,7 @@ def _outcome_order_problems(
     return problems
 
 
-def _duplicate_problems(
+def duplicate_problems(
     ids: pd.Series, file: str, column: str, seen_before: np.ndarray | None = None
 ) -> list[Problem]:
     """Ids repeated in `ids` (the first one stands), or already seen (`seen_before` is true)."""
@@ -305,7 +230,7 @@ def _read(
         return None
 
 
-def _read_outcomes(
+def read_outcomes(
     settings: Settings, problems: list[Problem]
 ) -> tuple[pd.DataFrame | None, dict[str, str]]:
     """The separate outcomes file, parsed (first row per lead id), and its role columns."""
@@ -322,11 +247,11 @@ def _read_outcomes(
         return None, roles
     parsed, found = _parse_role_columns(raw, roles, file)
     problems += found
-    problems += _duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
+    problems += duplicate_problems(parsed["lead_id"], file, roles["lead_id"])
     return parsed, roles
 
 
-def _attach_outcomes(
+def attach_outcomes(
     leads: pd.DataFrame, parsed: pd.DataFrame, roles: dict[str, str], file: str
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Leads with their outcomes (by lead id), and outcomes dated before the lead's creation."""
@@ -347,13 +272,13 @@ def _merge_outcomes(
     leads: pd.DataFrame, settings: Settings, problems: list[Problem]
 ) -> pd.DataFrame | None:
     """Read the separate outcomes file and attach it to the leads by lead id."""
-    parsed, roles = _read_outcomes(settings, problems)
+    parsed, roles = read_outcomes(settings, problems)
     if parsed is None:
         return None
     file = str(settings.data.outcomes)
     unknown = ~parsed["lead_id"].isin(leads["lead_id"]) & parsed["lead_id"].notna()
     problems += _problems_for(unknown, parsed["lead_id"], file, roles["lead_id"], "unknown lead id")
-    merged, found = _attach_outcomes(leads, parsed, roles, file)
+    merged, found = attach_outcomes(leads, parsed, roles, file)
     problems += found
     return merged
 
@@ -374,9 +299,9 @@ def _load_activities(
     if missing:
         problems += missing
         return None
-    lead = _strip_text(raw[ac.lead_id])
+    lead = strip_text(raw[ac.lead_id])
     when = parse_timestamps(raw[ac.occurred_at])
-    kind = _strip_text(raw[ac.type])
+    kind = strip_text(raw[ac.type])
     problems += _problems_for(lead.isna(), raw[ac.lead_id], file, ac.lead_id, "missing lead id")
     problems += _problems_for(
         when.isna(), raw[ac.occurred_at], file, ac.occurred_at, "unparseable or missing timestamp"
@@ -403,7 +328,7 @@ def _export_date(settings: Settings, leads: pd.DataFrame, acts: pd.DataFrame | N
     return max(stamps) if stamps else None
 
 
-def _lead_roles(settings: Settings, header: list[str], include_outcomes: bool) -> dict[str, str]:
+def lead_roles(settings: Settings, header: list[str], include_outcomes: bool) -> dict[str, str]:
     """Role columns to read from the leads file (a file to score may lack the outcomes)."""
     roles = _role_map(settings, include_outcomes and settings.data.outcomes is None)
     if not include_outcomes:
@@ -411,7 +336,7 @@ def _lead_roles(settings: Settings, header: list[str], include_outcomes: bool) -
     return roles
 
 
-def _attribute_column_problems(header: list[str], attributes: list[str], file: str):
+def attribute_column_problems(header: list[str], attributes: list[str], file: str):
     """Attribute columns missing from the file, or named like a role."""
     problems = [Problem(file, "missing column", c) for c in attributes if c not in header]
     problems += [
@@ -422,7 +347,7 @@ def _attribute_column_problems(header: list[str], attributes: list[str], file: s
     return problems
 
 
-def _parse_leads(
+def parse_leads(
     raw: pd.DataFrame,
     roles: dict[str, str],
     categorical: list[str],
@@ -464,17 +389,17 @@ def read_lead_data(
     raw = _read(path, problems)
     if raw is None:
         return None, problems
-    roles = _lead_roles(settings, list(raw.columns), include_outcomes)
+    roles = lead_roles(settings, list(raw.columns), include_outcomes)
     missing = _check_columns(raw, list(roles.values()), file)
     if missing:
         return None, problems + missing
     used = set(_role_map(settings, True).values())
     categorical, numeric, notes = _infer_attributes(raw, settings, used, file)
-    problems += _attribute_column_problems(list(raw.columns), categorical + numeric, file)
+    problems += attribute_column_problems(list(raw.columns), categorical + numeric, file)
     if any(p.message == "missing column" for p in problems):
         return None, problems
-    leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
-    problems += found + _duplicate_problems(leads["lead_id"], file, roles["lead_id"])
+    leads, found = parse_leads(raw, roles, categorical, numeric, settings, file)
+    problems += found + duplicate_problems(leads["lead_id"], file, roles["lead_id"])
     if include_outcomes and settings.data.outcomes is not None:
         merged = _merge_outcomes(leads, settings, problems)
         if merged is None:
@@ -553,85 +478,3 @@ def load_lead_data(
 def input_digests(data: LeadData) -> dict[str, str]:
     """sha256 of each input file, for lineage."""
     return {name: file_digest(path) for name, path in data.sources.items()}
-
-
-def _shift_rows(problems: list[Problem], offset: int) -> list[Problem]:
-    return [p if p.row is None else replace(p, row=p.row + offset) for p in problems]
-
-
-def _duplicate_id_problems(path: Path, column: str, batch_rows: int) -> list[Problem]:
-    """Every row whose lead id an earlier row already has, from one pass over the id column
-    (ids are remembered as 64-bit hashes)."""
-    seen, offset, problems = HashSet(), 0, []
-    for raw in iter_table_batches(path, [column], batch_rows):
-        ids = raw[column].reset_index(drop=True).astype("string").str.strip()
-        hashes = lead_hashes(ids)
-        found = _duplicate_problems(ids, str(path), column, seen.contains(hashes))
-        seen.add(hashes[ids.notna().to_numpy(bool)])
-        problems += _shift_rows(found, offset)
-        offset += len(raw)
-    return problems
-
-
-def iter_lead_batches(
-    settings: Settings,
-    leads_path: Path | None = None,
-    include_outcomes: bool = True,
-    batch_rows: int = LEAD_BATCH_ROWS,
-) -> Iterator[tuple[pd.DataFrame, list[Problem]]]:
-    """The leads file in canonical form, batch by batch, each batch with its problems.
-
-    The same parsing and checks as `read_lead_data` without holding the whole file: rows are
-    numbered from the start of the file. The id column is read once first, and every duplicate
-    id problem comes with the first batch, before any row of that id is passed on: a caller that
-    drops the leads a problem names drops every row of a duplicated id, as `load_lead_data`
-    does (which row is right cannot be known). The attribute columns must be configured,
-    since nothing can be inferred from part of a file. A separate outcomes file is read whole
-    and attached by lead id (its own problems come with the first batch; outcomes of leads not
-    in the file are not looked for). A file that cannot be read or lacks a column raises
-    `ContractError`.
-    """
-    path = Path(leads_path or settings.data.leads)
-    file = str(path)
-    cols = settings.columns
-    if cols.categorical is None and cols.numeric is None:
-        raise ValueError("reading leads in batches needs the attribute columns configured")
-    categorical, numeric = list(cols.categorical or []), list(cols.numeric or [])
-    try:
-        header = table_columns(path)
-    except pd.errors.EmptyDataError as exc:
-        raise ContractError([Problem(file, "the file is empty")]) from exc
-    except (DataFileError, OSError, ValueError) as exc:
-        message = "file not found" if not path.is_file() else f"cannot read: {exc}"
-        raise ContractError([Problem(file, message)]) from exc
-    roles = _lead_roles(settings, header, include_outcomes)
-    problems = [Problem(file, "missing column", c) for c in roles.values() if c not in header]
-    problems += _attribute_column_problems(header, categorical + numeric, file)
-    if problems:
-        raise ContractError(problems)
-    outcomes, outcome_roles, outcome_problems = None, {}, []
-    if include_outcomes and settings.data.outcomes is not None:
-        outcomes, outcome_roles = _read_outcomes(settings, outcome_problems)
-        if outcomes is None:
-            raise ContractError(outcome_problems)
-    needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric]))
-    offset = 0
-    try:
-        duplicates = _duplicate_id_problems(path, roles["lead_id"], batch_rows)
-        for raw in iter_table_batches(path, needed, batch_rows):
-            raw = raw.reset_index(drop=True)
-            leads, found = _parse_leads(raw, roles, categorical, numeric, settings, file)
-            found = _shift_rows(found, offset)
-            if outcomes is not None:
-                leads, late = _attach_outcomes(
-                    leads, outcomes, outcome_roles, str(settings.data.outcomes)
-                )
-                found += late
-            if offset == 0:
-                found = outcome_problems + duplicates + found
-            yield leads, found
-            offset += len(raw)
-        if offset == 0:
-            raise DataFileError(f"{path}: the file has a header but no rows")
-    except DataFileError as exc:
-        raise ContractError([Problem(file, str(exc).removeprefix(f"{path}: "))]) from exc

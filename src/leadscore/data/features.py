@@ -20,13 +20,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from leadscore.data.schema import ACTIVITY_GROUP_PREFIX, MISSING
+
 SECONDS_PER_DAY = 86_400
 AGE_FEATURE = "days_since_created"
 RECENCY_FEATURE = "days_since_last_activity"
 ACTIVITY_PREFIX = "act__"
 ALL_TYPES = "all"
 OTHER = "(other)"
-MISSING = "(missing)"
 
 
 def slug(text: str) -> str:
@@ -74,10 +75,10 @@ class FeatureSpec:
             kind = column[len(ACTIVITY_PREFIX) :].rsplit("__", 1)[0]
             for t in self.activity_types:
                 if slug(t) == kind:
-                    return f"activity:{t}"
-            return "activity:all"
+                    return f"{ACTIVITY_GROUP_PREFIX}{t}"
+            return f"{ACTIVITY_GROUP_PREFIX}{ALL_TYPES}"
         if column == RECENCY_FEATURE:
-            return "activity:all"
+            return f"{ACTIVITY_GROUP_PREFIX}{ALL_TYPES}"
         return column
 
     def to_dict(self) -> dict:

@@ -20,6 +20,7 @@ gives byte-identical files. The generative story, in order:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.config import Settings, settings_from_dict
 from leadscore.data.io import write_csv
+from leadscore.data.parse import nonblank_text, utc_naive
 
 EXPORT_DATE: pd.Timestamp = pd.Timestamp("2026-11-01")
 
@@ -144,6 +147,16 @@ POST_CLOSE_KEEP_P = 0.1
 FEEDBACK_HORIZON = pd.Timedelta(weeks=3)
 FEEDBACK_LEAD_AGE_DAYS = 120
 CRM_UNLOGGED_MEETING_SHARE = 0.15
+# synthetic sales feedback (`sample_feedback`)
+SAMPLE_DISQUALIFY_SHARE = 0.15
+SAMPLE_REPS: tuple[str, ...] = ("Alex Morgan", "Sam Patel", "Jordan Lee", "Maria Rossi", "Chen Wei")
+SAMPLE_NOTES: dict[str, tuple[str, ...]] = {
+    "meeting_held": ("intro call done", "demo given", "discovery call, good fit"),
+    "won": ("contract signed", "signed after trial", "closed"),
+    "lost": ("went with a competitor", "no budget this year", "project cancelled"),
+    "disqualified": ("no reply after 3 attempts", "not a buyer", "too small for us"),
+}
+SAMPLE_NOTE_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -278,7 +291,7 @@ def _creation_seconds(
     return account_of_lead, start + day * DAY + tod
 
 
-def _lead_roles(
+def lead_roles(
     rng: np.random.Generator, small_company: np.ndarray, progress: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Job level (more C-level at small companies), job function and lead source (drifting mix)."""
@@ -523,7 +536,7 @@ def generate_funnel(
     country = acc["country"][account_of_lead]
     country_missing = acc["country_missing"][account_of_lead]
     progress = (created - start) / (history_days * DAY)
-    roles = _lead_roles(rng, employees < 50, progress)
+    roles = lead_roles(rng, employees < 50, progress)
     intent = _intent(rng, industry, employees, country, country_missing, roles, progress)
     size_z = (np.log10(employees) - 2.1) / 0.65
     potential = _outcomes(rng, created, intent, size_z)
@@ -618,11 +631,94 @@ def unlogged_meeting_feedback(data: SampleData, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def sample_feedback(
+    leads_truth: pd.DataFrame,
+    open_lead_ids: pd.Series,
+    as_of: pd.Timestamp,
+    rng_seed: int,
+    *,
+    horizon: pd.Timedelta,
+    share: float = 0.3,
+) -> pd.DataFrame:
+    """Plausible sales feedback rows (`lead_id, outcome, date, rep, note`) for open leads.
+
+    A `share` of the open leads (drawn at random) gets feedback on what truly happened in
+    `(as_of, as_of + horizon]`: `meeting_held`, `won` and `lost` at their true days (a loss
+    without a meeting is reported as `disqualified`), and, for some leads that went nowhere
+    (no meeting or win ever, nothing in the window), a `disqualified` on a random day of the
+    window. Dates are YYYY-MM-DD text, never after `as_of + horizon`. Deterministic for a seed.
+    """
+    rng = np.random.default_rng(rng_seed)
+    as_of = utc_naive(as_of)
+    end = as_of + horizon
+    ids = set(nonblank_text(pd.Series(open_lead_ids)).dropna())
+    truth = leads_truth.assign(lead_id=nonblank_text(leads_truth["lead_id"]))
+    truth = truth[truth["lead_id"].isin(ids)].drop_duplicates("lead_id")
+    truth = truth.sort_values("lead_id", kind="stable").reset_index(drop=True)
+    n_pick = round(share * len(truth))
+    picked = truth.iloc[np.sort(rng.choice(len(truth), size=n_pick, replace=False))]
+    picked = picked.reset_index(drop=True)
+
+    def times(name: str) -> pd.Series:
+        if name not in picked:
+            return pd.Series(pd.NaT, index=picked.index, dtype="datetime64[ns]")
+        return picked[name].astype("datetime64[ns]")
+
+    meeting, won, lost = times("meeting_at"), times("won_at"), times("lost_at")
+
+    def window(t: pd.Series) -> np.ndarray:
+        return ((t > as_of) & (t <= end)).to_numpy(bool)
+
+    dq_day = as_of.normalize() + pd.to_timedelta(
+        rng.integers(1, max(horizon.days, 1) + 1, size=len(picked)), unit="D"
+    )
+    dq_draw = rng.random(len(picked)) < SAMPLE_DISQUALIFY_SHARE
+    rep = np.asarray(SAMPLE_REPS, dtype=object)[rng.integers(0, len(SAMPLE_REPS), len(picked))]
+    note_pick = rng.integers(0, 3, size=len(picked) * 2).reshape(-1, 2)
+    note_keep = rng.random((len(picked), 2)) < SAMPLE_NOTE_SHARE
+
+    nothing = ~(window(meeting) | window(won) | window(lost)) & meeting.isna() & won.isna()
+    lost_kind = np.where(meeting.notna() & (meeting <= lost), "lost", "disqualified")
+    parts = [
+        (window(meeting), "meeting_held", meeting, 0),
+        (window(won), "won", won, 1),
+        (window(lost) & (lost_kind == "lost"), "lost", lost, 1),
+        (window(lost) & (lost_kind == "disqualified"), "disqualified", lost, 1),
+        (nothing.to_numpy(bool) & dq_draw, "disqualified", pd.Series(dq_day), 1),
+    ]
+    frames = []
+    for mask, outcome, when, slot in parts:
+        idx = np.flatnonzero(mask)
+        notes = np.asarray(SAMPLE_NOTES[outcome], dtype=object)[note_pick[idx, slot]]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "lead_id": picked["lead_id"].to_numpy()[idx],
+                    "outcome": outcome,
+                    "when": when.to_numpy()[idx].astype("datetime64[ns]"),
+                    "rep": rep[idx],
+                    "note": np.where(note_keep[idx, slot], notes, None),
+                    "order": slot,
+                }
+            )
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    rows["when"] = rows["when"].dt.normalize()
+    rows = rows.sort_values(["when", "lead_id", "order"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].astype("string"),
+            "outcome": rows["outcome"].astype("string"),
+            "date": rows["when"].dt.strftime("%Y-%m-%d").astype("string"),
+            "rep": rows["rep"].astype("string"),
+            "note": rows["note"].astype("string"),
+        }
+    )
+
+
 def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
     """Sales feedback: meetings the CRM missed, and what happened to recent open leads in the
     weeks after the export date."""
-    from leadscore.feedback.store import sample_feedback
-
     leads = data.leads
     still_open = leads[["meeting_at", "won_at", "lost_at"]].isna().all(axis=1)
     # sales works the recent leads: feedback comes on leads created in the last four months
@@ -657,3 +753,60 @@ def write_sample(out_dir: Path, n_leads: int = 20_000, seed: int = 0) -> dict[st
     write_csv(data.activities, paths["activities"])
     write_csv(sample_feedback_rows(data, seed), paths["feedback"])
     return paths
+
+
+# configs/sample.yaml as a mapping, so code needs no repository file to build the sample's
+# settings; tests/data/test_sample_settings.py keeps the two equal.
+SAMPLE_CONFIG: dict = {
+    "data": {
+        "leads": "data/sample/leads.csv",
+        "activities": "data/sample/activities.csv",
+        "outcomes": None,
+        "feedback": "data/feedback",
+    },
+    "columns": {
+        "lead_id": "lead_id",
+        "created_at": "created_at",
+        "account_id": "account_id",
+        "meeting_at": "meeting_at",
+        "won_at": "won_at",
+        "lost_at": "lost_at",
+        "amount": "amount",
+        "segment": "lead_source",
+        "categorical": None,
+        "numeric": None,
+        "exclude": ["company_name"],
+    },
+    "activity_columns": {
+        "lead_id": "lead_id",
+        "occurred_at": "occurred_at",
+        "type": "activity_type",
+    },
+    "labels": {"meeting_window_days": 90, "won_window_days": 180, "export_date": None},
+    "mlflow": {"tracking_uri": "sqlite:///mlruns.db", "model_name": "leadscore"},
+}
+
+
+def sample_settings(data_dir: Path, tracking_uri: str, **overrides: dict) -> Settings:
+    """The settings of configs/sample.yaml for the sample funnel written to `data_dir`, with
+    MLflow tracking to `tracking_uri`.
+
+    Each keyword updates one config section, nested mappings merged key by key, e.g.
+    `sample_settings(data, uri, train={"model": {"n_jobs": 1}}, mlflow={"model_name": "t"})`.
+    """
+    raw = copy.deepcopy(SAMPLE_CONFIG)
+    raw["data"]["leads"] = str(Path(data_dir) / "leads.csv")
+    raw["data"]["activities"] = str(Path(data_dir) / "activities.csv")
+    raw["mlflow"]["tracking_uri"] = tracking_uri
+    return settings_from_dict(merged(raw, overrides))
+
+
+def merged(base: dict, updates: dict) -> dict:
+    """`base` updated by `updates`, nested mappings merged key by key (neither is changed)."""
+    out = dict(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out

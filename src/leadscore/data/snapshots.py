@@ -31,8 +31,7 @@ from leadscore.data.features import (
     build_features,
     choose_activity_types,
 )
-
-LABEL_PREFIX = "label_"
+from leadscore.data.schema import LABEL_PREFIX
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.data.features import to_seconds
 from leadscore.data.ids import HashSet, lead_hashes
 
 N_BUCKETS = 128  # parts stay within score.part_size up to 128 x part_size open leads
@@ -144,8 +145,6 @@ def spill_events(
     (lead_id, seconds, type_code), the code indexing `activity_types` (-1: another type).
     Returns the files and the number of events kept.
     """
-    from leadscore.data.features import to_seconds
-
     files = BucketFiles(folder, "events", EVENT_SCHEMA)
     types = pd.Index(activity_types)
     kept = 0

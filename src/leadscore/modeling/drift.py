@@ -7,22 +7,67 @@ score). At scoring, `psi_table` compares this week's leads with that profile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
+
+from leadscore.data.schema import MISSING
 
 N_BINS = 10
 SCORE_QUANTILES = 1001
 EPSILON = 1e-4
 
 
-def _numeric_profile(values: pd.Series) -> dict:
+@dataclass(frozen=True)
+class NumericProfile:
+    """A numeric feature at training: quantile bin edges and the share of values per bin
+    (right-closed bins between edges, then a last bin for missing values)."""
+
+    edges: tuple[float, ...]
+    shares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """A categorical feature at training: the share of each of its most frequent levels."""
+
+    levels: Mapping[str, float]
+
+
+FeatureProfile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a bundle remembers of its training data: per-feature profiles (for drift), the
+    headline probability's quantiles (the 0–100 score scale) and the mean won amount."""
+
+    features: Mapping[str, FeatureProfile] = field(default_factory=dict)
+    score_quantiles: tuple[float, ...] = ()
+    mean_won_amount: float | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping) -> Reference:
+        """A reference from the dict that bundles pickled before this class existed."""
+        features = {
+            col: CategoricalProfile(dict(prof["levels"]))
+            if prof["kind"] == "categorical"
+            else NumericProfile(tuple(prof["edges"]), tuple(prof["shares"]))
+            for col, prof in raw.get("features", {}).items()
+        }
+        return cls(features, tuple(raw.get("score_quantiles") or ()), raw.get("mean_won_amount"))
+
+
+def _numeric_profile(values: pd.Series) -> NumericProfile:
     x = pd.to_numeric(values, errors="coerce").to_numpy(float)
     finite = x[np.isfinite(x)]
     edges = (
         np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1])) if len(finite) else []
     )
     shares = _numeric_shares(x, np.asarray(edges, float))
-    return {"kind": "numeric", "edges": [float(e) for e in edges], "shares": shares}
+    return NumericProfile(tuple(float(e) for e in edges), tuple(shares))
 
 
 def _numeric_shares(x: np.ndarray, edges: np.ndarray) -> list[float]:
@@ -34,15 +79,15 @@ def _numeric_shares(x: np.ndarray, edges: np.ndarray) -> list[float]:
     return (counts / max(len(x), 1)).tolist()
 
 
-def _categorical_profile(values: pd.Series, max_levels: int = 50) -> dict:
-    text = values.astype("string").fillna("(missing)")
+def _categorical_profile(values: pd.Series, max_levels: int = 50) -> CategoricalProfile:
+    text = values.astype("string").fillna(MISSING)
     shares = text.value_counts(normalize=True)
     top = shares.sort_values(ascending=False).head(max_levels)
-    return {"kind": "categorical", "levels": {str(k): float(v) for k, v in top.items()}}
+    return CategoricalProfile({str(k): float(v) for k, v in top.items()})
 
 
-def _categorical_shares(values: pd.Series, levels: dict[str, float]) -> tuple[list, list]:
-    text = values.astype("string").fillna("(missing)")
+def _categorical_shares(values: pd.Series, levels: Mapping[str, float]) -> tuple[list, list]:
+    text = values.astype("string").fillna(MISSING)
     now = text.value_counts(normalize=True)
     names = list(levels)
     expected = [levels[n] for n in names] + [max(0.0, 1 - sum(levels.values()))]
@@ -56,8 +101,8 @@ def reference_profile(
     categorical: tuple[str, ...],
     probabilities: np.ndarray,
     won_amounts: pd.Series | None = None,
-) -> dict:
-    """Summary of the training features and of the headline probability (JSON-serialisable)."""
+) -> Reference:
+    """Summary of the training features and of the headline probability."""
     profile = {
         col: _categorical_profile(features[col])
         if col in categorical
@@ -70,14 +115,14 @@ def reference_profile(
     amounts = (
         pd.to_numeric(won_amounts, errors="coerce").dropna() if won_amounts is not None else []
     )
-    return {
-        "features": profile,
-        "score_quantiles": quantiles,
-        "mean_won_amount": float(np.mean(amounts)) if len(amounts) else None,
-    }
+    return Reference(
+        features=profile,
+        score_quantiles=tuple(quantiles),
+        mean_won_amount=float(np.mean(amounts)) if len(amounts) else None,
+    )
 
 
-def probability_to_score(probabilities: np.ndarray, quantiles: list[float]) -> np.ndarray:
+def probability_to_score(probabilities: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
     """0–100 score: the share of reference leads with a lower headline probability."""
     q = np.asarray(quantiles, float)
     lo = np.searchsorted(q, probabilities, side="left")
@@ -93,23 +138,23 @@ def psi(expected: list[float], actual: list[float]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def feature_psi(values: pd.Series, profile: dict) -> float:
+def feature_psi(values: pd.Series, profile: FeatureProfile) -> float:
     """PSI of one feature's current values against its training profile."""
-    if profile["kind"] == "categorical":
-        expected, actual = _categorical_shares(values, profile["levels"])
+    if isinstance(profile, CategoricalProfile):
+        expected, actual = _categorical_shares(values, profile.levels)
         return psi(expected, actual)
     x = pd.to_numeric(values, errors="coerce").to_numpy(float)
-    return psi(profile["shares"], _numeric_shares(x, np.asarray(profile["edges"], float)))
+    return psi(list(profile.shares), _numeric_shares(x, np.asarray(profile.edges, float)))
 
 
-def psi_table(features: pd.DataFrame, reference: dict, scores: np.ndarray | None = None):
+def psi_table(features: pd.DataFrame, reference: Reference, scores: np.ndarray | None = None):
     """PSI per feature (and of the score, when given), highest first."""
     rows = [
         (col, feature_psi(features[col], prof))
-        for col, prof in reference.get("features", {}).items()
+        for col, prof in reference.features.items()
         if col in features
     ]
-    if scores is not None and reference.get("score_quantiles"):
+    if scores is not None and reference.score_quantiles:
         # training scores are uniform over 0-100 by construction
         edges = np.arange(10, 100, 10, dtype=float)
         expected = [0.1] * 10 + [0.0]

@@ -52,11 +52,11 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.features import AGE_FEATURE, FeatureSpec
+from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
 from leadscore.modeling.model import TargetModel
 
 DEFAULT_CHUNK_ROWS = 50_000
 DEFAULT_THREADS = 2
-ACTIVITY_GROUP_PREFIX = "activity:"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from leadscore.config import Model as ModelSettings
 from leadscore.data.features import FeatureSpec, LeadPreprocessor
+from leadscore.modeling.drift import Reference
 
 ISOTONIC_MIN_POSITIVES = 10_000
 
@@ -83,6 +84,23 @@ def make_pipeline(spec: FeatureSpec, settings: ModelSettings, seed: int, max_cat
     return Pipeline([("prep", prep), ("lgbm", booster)])
 
 
+@dataclass(frozen=True)
+class TargetInfo:
+    """How a target model was fitted: boosting rounds kept, calibration, rows and split.
+
+    The cutoffs (ISO timestamps, None for a random split) let the promotion gate evaluate the
+    model again on the same period.
+    """
+
+    best_iteration: int
+    calibration_method: str
+    fit_rows: int
+    calibration_rows: int
+    split: str | None = None
+    validation_cutoff: str | None = None
+    calibration_cutoff: str | None = None
+
+
 @dataclass
 class TargetModel:
     """A fitted pipeline and calibrator for one target."""
@@ -91,7 +109,14 @@ class TargetModel:
     pipeline: Pipeline
     calibrator: Calibrator
     base_rate: float
-    metadata: dict = field(default_factory=dict)
+    metadata: TargetInfo | None = None
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle; models pickled before `TargetInfo` kept their metadata as a dict."""
+        meta = state.get("metadata")
+        if isinstance(meta, dict):
+            state = {**state, "metadata": TargetInfo(**meta) if meta else None}
+        self.__dict__.update(state)
 
     @property
     def preprocessor(self) -> LeadPreprocessor:
@@ -121,8 +146,14 @@ class LeadScoreModel:
     spec: FeatureSpec
     targets: dict[str, TargetModel]
     headline_target: str
-    reference: dict = field(default_factory=dict)
+    reference: Reference = field(default_factory=Reference)
     metadata: dict = field(default_factory=dict)
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle; bundles pickled before `Reference` kept their reference as a dict."""
+        if isinstance(state.get("reference"), dict):
+            state = {**state, "reference": Reference.from_dict(state["reference"])}
+        self.__dict__.update(state)
 
     def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
         """One column `p_<target>` per target, in the input's row order."""

@@ -1,9 +1,10 @@
-"""MLflow: the logged model, the run's record, registry aliases, the promotion gate and export.
+"""MLflow model registry: the pyfunc wrapper, loading, aliases, model info and export.
 
 The whole `LeadScoreModel` bundle travels inside one MLflow pyfunc model (`LeadScorePyfunc`,
 pickled with the model); its `predict` takes the raw feature frame and returns `p_<target>`
 probabilities. Versions are registered under `settings.mlflow.model_name`; the newest gets the
-alias `challenger`, and `champion` moves only through the promotion gate. Stages are not used.
+alias `challenger` (`tracking.log_training_run`), and `champion` moves only through the promotion
+gate (`promotion`). Stages are not used.
 
 mlflow is imported inside functions, after `MLFLOW_DISABLE_TELEMETRY` defaults to true (a user
 who sets it to false keeps telemetry on), and the tracking URI is set per call, never at import.
@@ -12,22 +13,18 @@ who sets it to false keeps telemetry on), and the tracking URI is set per call, 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from leadscore.config import Promotion, Settings
+from leadscore.config import Settings
 from leadscore.errors import RegistryError
 from leadscore.modeling.model import LeadScoreModel
 
@@ -35,10 +32,6 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 EXPORT_INFO = "leadscore_model.json"
-HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False}
-DIGEST_CHARS = 32  # MLflow stores dataset digests in 36 characters
-EXAMPLE_ROWS = 5
-SCHEMA_SAMPLE_ROWS = 1_000
 
 
 # --- mlflow access ---------------------------------------------------------------------------
@@ -82,38 +75,6 @@ def ensure_experiment(settings: Settings) -> str:
     return mlflow.create_experiment(
         name, artifact_location=artifact_root(settings.mlflow.tracking_uri)
     )
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit of the code's repository, or None outside a git checkout."""
-    cwd = cwd or Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit or None
-
-
-def flatten(raw: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested mapping to dotted keys with text values (lists as JSON), for MLflow params."""
-    out: dict[str, str] = {}
-    for key, value in raw.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        elif isinstance(value, list | tuple | Mapping):
-            out[name] = json.dumps(value, default=str)
-        else:
-            out[name] = "" if value is None else str(value)
-    return out
 
 
 # --- the pyfunc model ------------------------------------------------------------------------
@@ -178,116 +139,6 @@ def raw_features(features: pd.DataFrame, bundle: LeadScoreModel) -> pd.DataFrame
     return pd.DataFrame(out, index=features.index)
 
 
-def signature_and_example(bundle: LeadScoreModel, features: pd.DataFrame):
-    """Model signature and input example, built from raw features (never from categoricals:
-    MLflow would type them as strings and LightGBM would then refuse the category mismatch).
-
-    Every input column is optional: missing values are normal in lead data and the model
-    handles them.
-    """
-    mlflow = mlflow_module()
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    example = raw_features(features.head(EXAMPLE_ROWS), bundle).reset_index(drop=True)
-    output = bundle.predict_proba(example)
-    inferred = mlflow.models.infer_signature(example, output)
-    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=inferred.outputs), example
-
-
-def pip_requirements() -> list[str]:
-    """Pinned libraries the pickled bundle needs (the leadscore package itself must be
-    installed where the model is loaded)."""
-    from importlib.metadata import version
-
-    names = ("mlflow", "cloudpickle", "lightgbm", "scikit-learn", "pandas", "numpy")
-    return [f"{name}=={version(name)}" for name in names]
-
-
-# --- logging a training run ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetInput:
-    """A frame logged as an MLflow dataset input (name, digest, row count, schema)."""
-
-    frame: pd.DataFrame
-    name: str
-    context: str
-    digest: str
-    source: str
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-def dataset_of(ds: DatasetInput):
-    """An MLflow pandas dataset: all rows counted, schema inferred from a sample of them
-    (MLflow's inference looks at every value, minutes at a million rows)."""
-    mlflow = mlflow_module()
-    with warnings.catch_warnings():
-        # a local path matches two equivalent local-artifact source types
-        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-        dataset = mlflow.data.from_pandas(
-            ds.frame, source=ds.source, name=ds.name, digest=ds.digest[:DIGEST_CHARS]
-        )
-    sample = ds.frame.head(SCHEMA_SAMPLE_ROWS)
-    dataset.__dict__["schema"] = mlflow.models.infer_signature(sample).inputs  # cached_property
-    return dataset
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """Where a training run landed in MLflow."""
-
-    run_id: str
-    experiment_id: str
-    model_uri: str
-    model_version: str | None
-
-
-def log_training_run(
-    settings: Settings,
-    bundle: LeadScoreModel,
-    *,
-    metrics: Mapping[str, float],
-    params: Mapping[str, str],
-    tags: Mapping[str, str],
-    artifacts_dir: Path,
-    datasets: list[DatasetInput],
-    example_features: pd.DataFrame,
-    run_name: str | None = None,
-) -> RunRecord:
-    """One MLflow run: params, tags, finite metrics, dataset inputs, the files in
-    `artifacts_dir`, and the model, registered with the alias `challenger`."""
-    mlflow = mlflow_module(settings.mlflow.tracking_uri)
-    experiment_id = ensure_experiment(settings)
-    all_tags = dict(tags)
-    commit = git_commit()
-    if commit:
-        all_tags.update({"git_commit": commit, "mlflow.source.git.commit": commit})
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags(all_tags)
-        mlflow.log_params(dict(params))
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
-        for ds in datasets:
-            mlflow.log_input(dataset_of(ds), context=ds.context, tags=ds.tags or None)
-        mlflow.log_artifacts(str(artifacts_dir))
-        signature, example = signature_and_example(bundle, example_features)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=__getattr__("LeadScorePyfunc")(bundle),
-            signature=signature,
-            input_example=example,
-            registered_model_name=settings.mlflow.model_name,
-            pip_requirements=pip_requirements(),
-        )
-        version = info.registered_model_version
-        version = None if version is None else str(version)
-        if version is not None:
-            set_alias(settings, CHALLENGER, version)
-        return RunRecord(run.info.run_id, experiment_id, info.model_uri, version)
-
-
 # --- registry --------------------------------------------------------------------------------
 
 
@@ -316,6 +167,7 @@ def tag_version(settings: Settings, version: str, run_id: str | None, tags: Mapp
 
 
 def version_uri(settings: Settings, version: str) -> str:
+    """The registry URI of one version of the configured model."""
     return f"models:/{settings.mlflow.model_name}/{version}"
 
 
@@ -433,116 +285,3 @@ def export_model(settings: Settings, version: str, export_dir: Path | None = Non
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
-
-
-# --- the promotion gate ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TargetGate:
-    """The gate's figures for one target, on the challenger's validation rows."""
-
-    target: str
-    metric: str
-    challenger: float
-    champion: float | None
-    roc_auc: float
-    pr_auc: float
-    base_rate: float
-    rows: int
-    passed: bool
-    reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """Whether the challenger became champion, and why."""
-
-    promoted: bool
-    challenger_version: str | None
-    champion_version: str | None
-    gates: tuple[TargetGate, ...] = ()
-    reasons: tuple[str, ...] = ()
-    exported_to: Path | None = None
-
-    def tags(self) -> dict[str, str]:
-        """The decision and its figures as MLflow tags."""
-        out = {
-            "promotion.decision": "promoted" if self.promoted else "refused",
-            "promotion.champion_version": self.champion_version or "",
-        }
-        if self.reasons:
-            out["promotion.reasons"] = "; ".join(self.reasons)[:4900]
-        for g in self.gates:
-            prefix = f"promotion.{g.target}"
-            out[f"{prefix}.{g.metric}.challenger"] = f"{g.challenger:.6f}"
-            if g.champion is not None:
-                out[f"{prefix}.{g.metric}.champion"] = f"{g.champion:.6f}"
-            out[f"{prefix}.roc_auc"] = f"{g.roc_auc:.6f}"
-            out[f"{prefix}.pr_auc"] = f"{g.pr_auc:.6f}"
-            out[f"{prefix}.base_rate"] = f"{g.base_rate:.6f}"
-            out[f"{prefix}.passed"] = str(g.passed).lower()
-        return out
-
-
-def gate_target(
-    target: str,
-    challenger: Mapping[str, float],
-    champion: Mapping[str, float] | None,
-    promotion: Promotion,
-) -> TargetGate:
-    """Check one target: minimum ROC AUC, PR AUC against the base rate, and no drop in the
-    configured metric of more than `max_metric_drop` against the champion (same rows)."""
-    metric = promotion.metric
-    reasons = []
-    roc, pr, base = challenger["roc_auc"], challenger["pr_auc"], challenger["base_rate"]
-    if not roc >= promotion.min_roc_auc:
-        reasons.append(f"{target}: ROC AUC {roc:.4f} < minimum {promotion.min_roc_auc:.4f}")
-    floor = promotion.min_pr_auc_lift * base
-    if not pr >= floor:
-        reasons.append(
-            f"{target}: PR AUC {pr:.4f} < {promotion.min_pr_auc_lift:g} x base rate {base:.4f}"
-        )
-    champ_value = None
-    if champion is not None:
-        champ_value = float(champion[metric])
-        value = float(challenger[metric])
-        drop = champ_value - value if HIGHER_IS_BETTER[metric] else value - champ_value
-        if not drop <= promotion.max_metric_drop:
-            reasons.append(
-                f"{target}: {metric} {value:.4f} is worse than the champion's {champ_value:.4f} "
-                f"(by {drop:.4f}; allowed {promotion.max_metric_drop:g})"
-            )
-    return TargetGate(
-        target,
-        metric,
-        float(challenger[metric]),
-        champ_value,
-        float(roc),
-        float(pr),
-        float(base),
-        int(challenger.get("n", 0)),
-        not reasons,
-        tuple(reasons),
-    )
-
-
-def promotion_decision(
-    challenger: Mapping[str, Mapping[str, float]],
-    champion: Mapping[str, Mapping[str, float]] | None,
-    promotion: Promotion,
-    challenger_version: str | None,
-    champion_version: str | None,
-) -> PromotionDecision:
-    """Promote only when every target passes its gate (a first model: the minimums only)."""
-    gates = tuple(
-        gate_target(
-            target,
-            metrics,
-            None if champion is None else champion.get(target),
-            promotion,
-        )
-        for target, metrics in challenger.items()
-    )
-    reasons = tuple(r for g in gates for r in g.reasons)
-    return PromotionDecision(not reasons, challenger_version, champion_version, gates, reasons)

@@ -20,6 +20,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from leadscore.data.schema import LABEL_PREFIX
+
 TIME = "time"
 STRATIFIED_RANDOM = "stratified_random"
 SplitMethod = Literal["time", "stratified_random"]
@@ -119,7 +121,7 @@ def split_target(
     a missing label are ignored. A given `validation_cutoff` replaces the computed one (to
     evaluate on the same validation period as an earlier run).
     """
-    label = f"label_{target}"
+    label = LABEL_PREFIX + target
     rows = frame[frame[label].notna()]
     if not has_time:
         train, validation = stratified_split(rows, label, validation_share, seed)

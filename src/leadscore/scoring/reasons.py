@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.features import AGE_FEATURE, ALL_TYPES, RECENCY_FEATURE, FeatureSpec, slug
+from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
 
 MINUS = "\u2212"
 DEFAULT_MIN_POINTS = 0.05
@@ -207,12 +208,13 @@ def group_phrases(
     verbs: Mapping[str, str] = VERBS,
 ) -> np.ndarray:
     """The fact part of a reason (no effect) for one group, per row of ``features``."""
-    if group == f"activity:{ALL_TYPES}":
+    if group == f"{ACTIVITY_GROUP_PREFIX}{ALL_TYPES}":
         if RECENCY_FEATURE in features:
             return recency_phrases(features[RECENCY_FEATURE])
         return np.full(len(features), "Overall activity", dtype=object)
-    if group.startswith("activity:"):
-        return activity_phrases(features, group.split(":", 1)[1], spec, verbs)
+    if group.startswith(ACTIVITY_GROUP_PREFIX):
+        kind = group.removeprefix(ACTIVITY_GROUP_PREFIX)
+        return activity_phrases(features, kind, spec, verbs)
     if group == AGE_FEATURE and AGE_FEATURE in features:
         return age_phrases(features[AGE_FEATURE])
     label = (labels or {}).get(group) or nice_name(group)

@@ -1,0 +1,218 @@
+"""Training steps for one target: split, check, fit and calibrate, baselines, evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadscore.config import Settings
+from leadscore.data.features import FeatureSpec
+from leadscore.data.snapshots import LABEL_PREFIX, Examples
+from leadscore.errors import TrainingError
+from leadscore.modeling.baselines import LogisticBaseline, PointsScore
+from leadscore.modeling.evaluate import binary_metrics, flat_metrics, segment_metrics
+from leadscore.modeling.model import Calibrator, TargetInfo, TargetModel, make_pipeline
+from leadscore.modeling.split import TargetSplit, split_target
+
+MODEL = "lightgbm"
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """Everything trained and measured for one target."""
+
+    target: str
+    split: TargetSplit
+    model: TargetModel
+    baselines: dict[str, object]
+    metrics: dict[str, dict[str, float]]
+    segments: dict[str, dict[str, float]]
+    counts: dict[str, int]
+    validation_scores: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+
+def label_array(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """The target's labels as 0.0/1.0 (rows must have a known label)."""
+    return frame[LABEL_PREFIX + target].to_numpy(float)
+
+
+def class_counts(y: np.ndarray) -> tuple[int, int]:
+    """(positives, negatives)."""
+    positives = int(np.sum(y == 1))
+    return positives, int(len(y) - positives)
+
+
+def check_minimum_data(target: str, split: TargetSplit, frame: pd.DataFrame, settings: Settings):
+    """Refuse a target with too few training positives or negatives, or an empty held-out class.
+
+    Raises `TrainingError` naming the target and the counts.
+    """
+    train = settings.train
+    pos, neg = class_counts(label_array(frame.loc[split.train], target))
+    if pos < train.min_positives or neg < train.min_negatives:
+        raise TrainingError(
+            f"target '{target}': too little training data: {pos:,} positives and {neg:,} "
+            f"negatives (need at least {train.min_positives:,} and {train.min_negatives:,}; "
+            "see train.min_positives / train.min_negatives)"
+        )
+    for side in ("calibration", "validation"):
+        s_pos, s_neg = class_counts(label_array(frame.loc[getattr(split, side)], target))
+        if s_pos == 0 or s_neg == 0:
+            raise TrainingError(
+                f"target '{target}': the {side} slice has {s_pos:,} positives and {s_neg:,} "
+                "negatives; both classes are needed (more data, or a larger split share)"
+            )
+
+
+def fit_target_model(
+    target: str,
+    spec: FeatureSpec,
+    fit_rows: pd.DataFrame,
+    calibration_rows: pd.DataFrame,
+    settings: Settings,
+) -> TargetModel:
+    """Fit the LightGBM pipeline on `fit_rows` (weighted), early-stopped on `calibration_rows`,
+    then calibrate its raw margin on the same held-out rows.
+    """
+    m = settings.train.model
+    pipeline = make_pipeline(spec, m, settings.train.seed, settings.features.max_categories)
+    prep, lgbm = pipeline.named_steps["prep"], pipeline.named_steps["lgbm"]
+    X_fit, X_cal = fit_rows[spec.columns], calibration_rows[spec.columns]
+    y_fit, y_cal = label_array(fit_rows, target), label_array(calibration_rows, target)
+    w_fit, w_cal = fit_rows["weight"].to_numpy(float), calibration_rows["weight"].to_numpy(float)
+    prep.fit(X_fit)
+    lgbm.fit(
+        prep.transform(X_fit),
+        y_fit,
+        sample_weight=w_fit,
+        eval_X=(prep.transform(X_cal),),
+        eval_y=(y_cal,),
+        eval_sample_weight=[w_cal],
+        callbacks=[lgb.early_stopping(m.early_stopping_rounds, verbose=False)],
+    )
+    margin = pipeline.predict_proba(X_cal, raw_score=True)
+    calibrator = Calibrator(method=m.calibration).fit(margin, y_cal, sample_weight=w_cal)
+    w_all = np.concatenate([w_fit, w_cal])
+    y_all = np.concatenate([y_fit, y_cal])
+    base_rate = float(np.sum(w_all * y_all) / np.sum(w_all))
+    best = lgbm.best_iteration_ or m.n_estimators
+    info = TargetInfo(
+        best_iteration=int(best),
+        calibration_method=calibrator.method_,
+        fit_rows=len(fit_rows),
+        calibration_rows=len(calibration_rows),
+    )
+    return TargetModel(target, pipeline, calibrator, base_rate, info)
+
+
+def fit_baselines(
+    target: str,
+    spec: FeatureSpec,
+    fit_rows: pd.DataFrame,
+    calibration_rows: pd.DataFrame,
+    settings: Settings,
+) -> dict[str, object]:
+    """Logistic regression (on all training rows) and the points sheet (points learnt on the fit
+    rows, mapped to probabilities on the calibration rows)."""
+    numeric = [c for c in spec.columns if c not in spec.categorical]
+    train_rows = pd.concat([fit_rows, calibration_rows])
+    logreg = LogisticBaseline(
+        spec.categorical, numeric, max_categories=settings.features.max_categories
+    ).fit(
+        train_rows[spec.columns],
+        label_array(train_rows, target),
+        sample_weight=train_rows["weight"].to_numpy(float),
+    )
+    points = PointsScore(
+        spec.categorical, numeric, calibration=settings.train.model.calibration
+    ).fit(
+        fit_rows[spec.columns],
+        label_array(fit_rows, target),
+        sample_weight=fit_rows["weight"].to_numpy(float),
+        calibration_set=(
+            calibration_rows[spec.columns],
+            label_array(calibration_rows, target),
+            calibration_rows["weight"].to_numpy(float),
+        ),
+    )
+    return {"logreg": logreg, "points": points}
+
+
+def validation_scores(
+    model: TargetModel, baselines: dict[str, object], rows: pd.DataFrame, spec: FeatureSpec
+) -> dict[str, np.ndarray]:
+    """Probabilities of the model and each baseline on `rows`."""
+    X = rows[spec.columns]
+    scores = {MODEL: model.predict_proba(X)}
+    scores.update({name: est.predict_proba(X)[:, 1] for name, est in baselines.items()})
+    return scores
+
+
+def with_split(info: TargetInfo, split: TargetSplit) -> TargetInfo:
+    """`info` with what a bundle records of its split (to evaluate it again on the same period)."""
+
+    def stamp(t):
+        return None if t is None else pd.Timestamp(t).isoformat()
+
+    return dataclasses.replace(
+        info,
+        split=split.method,
+        validation_cutoff=stamp(split.validation_cutoff),
+        calibration_cutoff=stamp(split.calibration_cutoff),
+    )
+
+
+def split_counts(split: TargetSplit, frame: pd.DataFrame, target: str) -> dict[str, int]:
+    """Rows, positives and leads of each side of the split."""
+    counts = split.counts()
+    for side in ("fit", "calibration", "validation"):
+        y = label_array(frame.loc[getattr(split, side)], target)
+        counts[f"{side}_positives"] = class_counts(y)[0]
+    counts["train_positives"] = counts["fit_positives"] + counts["calibration_positives"]
+    counts["train_leads"] = int(frame.loc[split.train, "lead_id"].nunique())
+    counts["validation_leads"] = int(frame.loc[split.validation, "lead_id"].nunique())
+    return counts
+
+
+def train_target(
+    examples: Examples, target: str, settings: Settings, split: TargetSplit | None = None
+) -> TargetResult:
+    """Split, check, fit the model and the baselines, and evaluate them on validation rows."""
+    frame, spec = examples.frame, examples.spec
+    if split is None:
+        split = split_target(
+            frame,
+            target,
+            settings.split.validation_share,
+            settings.split.calibration_share,
+            settings.has_time,
+            settings.train.seed,
+        )
+    check_minimum_data(target, split, frame, settings)
+    fit_rows, cal_rows = frame.loc[split.fit], frame.loc[split.calibration]
+    model = fit_target_model(target, spec, fit_rows, cal_rows, settings)
+    model.metadata = with_split(model.metadata, split)
+    baselines = fit_baselines(target, spec, fit_rows, cal_rows, settings)
+    val_rows = frame.loc[split.validation]
+    y_val = label_array(val_rows, target)
+    scores = validation_scores(model, baselines, val_rows, spec)
+    w_val = val_rows["weight"].to_numpy(float)
+    metrics = {name: binary_metrics(y_val, p, w_val) for name, p in scores.items()}
+    segments = {}
+    seg_col = settings.columns.segment
+    if seg_col and seg_col in val_rows:
+        segments = segment_metrics(y_val, scores[MODEL], val_rows[seg_col], w=w_val)
+    counts = split_counts(split, frame, target)
+    return TargetResult(target, split, model, baselines, metrics, segments, counts, scores)
+
+
+def flat_target_metrics(result: TargetResult) -> dict[str, float]:
+    """`<target>.<metric>`, `<target>.<baseline>.<metric>`, `<target>.segment.<v>.<metric>`."""
+    out = flat_metrics(result.target, result.metrics[MODEL], segments=result.segments)
+    for name in result.baselines:
+        out.update(flat_metrics(result.target, result.metrics[name], model=name))
+    return out

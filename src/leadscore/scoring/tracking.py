@@ -1,0 +1,102 @@
+"""The scoring run and the registry: the model that scores, and the MLflow run of each scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import Settings
+from leadscore.data.features import slug
+from leadscore.errors import RegistryError, ScoringError
+from leadscore.modeling.model import LeadScoreModel
+from leadscore.modeling.registry import ensure_experiment, load_bundle, mlflow_module, model_info
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model produced the scores."""
+
+    name: str
+    version: str
+    run_id: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class ScoringRecord:
+    """What the MLflow scoring run records: counts, the score distribution and drift."""
+
+    n_scored: int
+    n_skipped: int
+    n_explore: int
+    grade_counts: Mapping[str, int]
+    score_hist: np.ndarray
+    drift: pd.DataFrame
+    drift_warning: bool
+    manifest: Path | None = None
+
+
+def load_scoring_model(settings: Settings, uri: str) -> tuple[LeadScoreModel, ModelRef]:
+    """The model bundle at `uri` and what to call it in the outputs; a clear error if missing."""
+    try:
+        info = model_info(uri, settings.mlflow.tracking_uri)
+        bundle = load_bundle(uri, settings.mlflow.tracking_uri)
+    except RegistryError as exc:
+        raise ScoringError(
+            f"{exc}\n(train and promote a model first: leadscore train --config CFG --promote, "
+            "or pass --model with a model URI or an exported model folder)"
+        ) from exc
+    name = info.name or Path(uri).name
+    return bundle, ModelRef(name, info.version or "", info.run_id or "", uri)
+
+
+def scoring_metrics(record: ScoringRecord) -> dict[str, float]:
+    """Counts, score mean and median, share per grade and PSI per feature."""
+    scores = np.repeat(np.arange(101), record.score_hist)
+    metrics = {
+        "n_scored": record.n_scored,
+        "n_skipped": record.n_skipped,
+        "n_explore": record.n_explore,
+        "score_mean": float(scores.mean()) if len(scores) else 0.0,
+        "score_median": float(np.median(scores)) if len(scores) else 0.0,
+    }
+    metrics.update(
+        {f"grade_{g}_share": c / max(record.n_scored, 1) for g, c in record.grade_counts.items()}
+    )
+    metrics.update({f"psi.{_metric_key(r.feature)}": r.psi for r in record.drift.itertuples()})
+    return metrics
+
+
+def log_scoring_run(
+    settings: Settings, ref: ModelRef, as_of: pd.Timestamp, record: ScoringRecord
+) -> None:
+    """One MLflow run per scoring: counts, score distribution, drift (PSI) and the manifest."""
+    mlflow = mlflow_module(settings.mlflow.tracking_uri)
+    experiment_id = ensure_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {as_of:%Y-%m-%d}"):
+        mlflow.set_tags(
+            {
+                "leadscore.run_type": "scoring",
+                "as_of": f"{as_of:%Y-%m-%d}",
+                "model_name": ref.name,
+                "model_version": ref.version,
+                "model_run_id": ref.run_id,
+                "drift_warning": str(record.drift_warning).lower(),
+            }
+        )
+        mlflow.log_metrics(scoring_metrics(record))
+        mlflow.log_dict(
+            {"score": list(range(101)), "count": record.score_hist.tolist()},
+            "score_distribution.json",
+        )
+        mlflow.log_text(record.drift.to_csv(index=False), "drift_psi.csv")
+        if record.manifest is not None:
+            mlflow.log_artifact(str(record.manifest))
+
+
+def _metric_key(name: str) -> str:
+    return slug(name)[:200]
