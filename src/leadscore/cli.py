@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,6 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -52,6 +52,7 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="YAML config mapping your columns onto roles.")
 ]
+PLAIN_WIDTH = 120  # console width when the output is a file or a pipe
 EXIT_DATA = 1  # bad input data or a refused step
 EXIT_USAGE = 2  # bad config or a bad command-line value
 # the one table from error families to exit codes
@@ -73,8 +74,13 @@ SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
 
 
 def console() -> Console:
-    """Console for human-readable output (plain text when not a terminal)."""
-    return Console(stderr=False, highlight=False, soft_wrap=True)
+    """Console for human-readable output (plain text, 120 columns wide, when not a terminal)."""
+    return Console(
+        stderr=False,
+        highlight=False,
+        soft_wrap=True,
+        width=None if sys.stdout.isatty() else PLAIN_WIDTH,
+    )
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -91,12 +97,22 @@ def exit_code(exc: BaseException) -> int | None:
     return None
 
 
+class ConsoleLogHandler(logging.Handler):
+    """The library's log lines on the CLI's console: plain text, warnings in yellow, no wrapping."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        style = "yellow" if record.levelno >= logging.WARNING else None
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        console().print(prefix + text, style=style, markup=False, highlight=False)
+
+
 def configure_logging() -> None:
     """Show the library's INFO log lines on the console (once, however often it is called)."""
     logger = logging.getLogger("leadscore")
     logger.setLevel(logging.INFO)
-    if not any(isinstance(h, RichHandler) for h in logger.handlers):
-        logger.addHandler(RichHandler(show_time=False, show_path=False, markup=False))
+    if not any(isinstance(h, ConsoleLogHandler) for h in logger.handlers):
+        logger.addHandler(ConsoleLogHandler())
 
 
 def run_step(step: Callable[[], int | None]) -> None:
