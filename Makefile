@@ -7,7 +7,7 @@ DEMO   := demo
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help setup demo test test-fast lint format bench clean
+.PHONY: help setup demo test test-fast lint format bench clean chromium
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-9s %s\n", $$1, $$2}'
@@ -23,8 +23,23 @@ setup: $(STAMP)  ## create .venv and install leadscore with its dependencies
 demo: $(STAMP)  ## run the whole job end to end on built-in sample data
 	$(BIN)/python -m leadscore.demo --workdir $(DEMO)
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP) chromium  ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+# the report's browser test renders report.html in headless Chromium; without apt-get (or
+# without root or passwordless sudo) it is skipped, saying why
+chromium:  ## install Debian's chromium for the browser test when it is missing
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  echo "installing chromium for the browser test (apt-get)"; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium >/dev/null; } \
+	  || echo "note: could not install chromium; the browser test will be skipped"; \
+	else \
+	  echo "note: no apt-get to install chromium; the browser test will be skipped"; \
+	fi
 
 test-fast: $(STAMP)  ## the inner loop: tests that are neither slow nor e2e
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from leadscore.backtest.run import BacktestResult, run_backtest
 from leadscore.config import DEFAULT_CONFIG, load_config
 from leadscore.data.contract import load_lead_data, read_lead_data
 from leadscore.data.io import write_parquet
@@ -36,7 +37,7 @@ from leadscore.errors import (
     summarize,
 )
 from leadscore.feedback.store import ingest_feedback, read_store
-from leadscore.modeling.fit import TargetResult
+from leadscore.modeling.fit import MODEL, TargetResult
 from leadscore.modeling.promotion import PromotionDecision, run_promotion
 from leadscore.modeling.train import TrainingResult, run_training
 from leadscore.scoring.run import run_scoring
@@ -138,11 +139,26 @@ def sample(
     ),
     leads: Annotated[int, typer.Option(min=10, help="Number of leads.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
+    later_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also write OUT/later/: the same funnel exported this many days later "
+            "(new leads, events and outcomes); 0 writes none.",
+        ),
+    ] = 0,
+    truth: Annotated[
+        bool,
+        typer.Option(
+            help="Also write truth.csv: each open lead's true P(meeting) and P(won) at the "
+            "export date, for measuring models (training never reads it).",
+        ),
+    ] = False,
 ) -> None:
-    """Write a synthetic B2B funnel (leads, activities) to OUT."""
+    """Write a synthetic B2B funnel (leads, activities, feedback) to OUT."""
 
     def body() -> None:
-        paths = write_sample(out, n_leads=leads, seed=seed)
+        paths = write_sample(out, n_leads=leads, seed=seed, later_days=later_days, truth=truth)
         for name, path in paths.items():
             console().print(f"wrote {name}: {path}")
 
@@ -213,7 +229,8 @@ def feedback(
     ],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Store sales feedback (meeting_held, disqualified, won, lost) as new labels."""
+    """Store sales feedback: meeting_held, disqualified, won, lost as new labels; no_response,
+    score_wrong (and comments) stored for review, never as labels."""
 
     def body() -> int:
         settings = load_config(config)
@@ -248,7 +265,7 @@ def summary_table(results: dict[str, TargetResult]) -> Table:
         for i, (name, metrics) in enumerate(result.metrics.items()):
             table.add_row(
                 target if i == 0 else "",
-                name,
+                f"model ({result.model.family})" if name == MODEL else name,
                 *[_fmt(metrics[key]) for key, _ in SUMMARY_METRICS],
             )
     return table
@@ -428,5 +445,79 @@ def score(
         )
         for name, path in result.paths.items():
             out_console.print(f"  {name}: {path}")
+
+    run_step(body)
+
+
+BACKTEST_HEADERS = ("grade", "leads", "converted", "rate", "95% interval", "expected", "share")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def backtest_table(card: dict) -> Table:
+    """One cohort and target: a row per grade (rate, interval, expected, share of conversions)."""
+    status = "matured" if card["matured"] else f"partial ({card['observed_share']:.0%})"
+    auc = "-" if card["roc_auc"] is None else f"{card['roc_auc']:.3f}"
+    table = Table(
+        title=f"{card['as_of']} {card['target']} within {card['window_days']} days: "
+        f"{card['n']:,} leads, {_pct(card['rate'])} converted, ROC AUC {auc}, {status}",
+        box=box.SIMPLE,
+        title_justify="left",
+    )
+    for header in (*BACKTEST_HEADERS, "lift"):
+        table.add_column(header, justify="left" if header == "grade" else "right")
+    for grade, row in card["grades"].items():
+        interval = "-" if row["rate_low"] is None else f"{_pct(row['rate_low'])}-"
+        interval += "" if row["rate_high"] is None else _pct(row["rate_high"])
+        table.add_row(
+            grade,
+            f"{row['n']:,}",
+            f"{row['converted']:,}",
+            _pct(row["rate"]),
+            interval,
+            _pct(row["expected_rate"]),
+            _pct(row["share_of_conversions"]),
+            "-" if row["lift"] is None else f"{row['lift']:.2f}x",
+        )
+    return table
+
+
+def print_backtest(result: BacktestResult) -> None:
+    """Per cohort and target its table and notes; what was not backtested; the files."""
+    out = console()
+    for card in result.cards:
+        out.print(backtest_table(card))
+        for note in card["notes"]:
+            out.print(f"  note: {note}")
+    for skipped in result.skipped:
+        out.print(f"not backtested: {skipped['as_of']} {skipped['target']}: {skipped['reason']}")
+    for name, path in result.paths.items():
+        out.print(f"  {name}: {path}")
+    if result.run_id:
+        out.print(f"  MLflow run: {result.run_id}")
+
+
+@app.command()
+def backtest(
+    scores: Annotated[
+        list[Path],
+        typer.Option(
+            "--scores",
+            help="Scoring output or score history folder; more folders may follow it.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for backtest.json and backtest.html.")],
+    more: Annotated[
+        list[Path] | None, typer.Argument(help="More scores folders.", show_default=False)
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """How earlier scores turned out: per grade, realized against expected rates, once the
+    outcomes are known (`--scores DIR [DIR ...]`)."""
+
+    def body() -> None:
+        print_backtest(run_backtest(load_config(config), [*scores, *(more or [])], out))
 
     run_step(body)

@@ -26,6 +26,11 @@ from pydantic import (
 from leadscore.errors import ConfigError
 
 TARGETS: tuple[str, ...] = ("meeting", "won")
+# the role keys of `Columns`: their canonical names are taken in the data read
+ROLE_KEYS: tuple[str, ...] = (
+    "lead_id", "created_at", "account_id", "meeting_at", "won_at", "lost_at", "amount",
+    "meeting_flag", "won_flag",
+)  # fmt: skip
 DEFAULT_CONFIG = Path("configs/sample.yaml")
 
 
@@ -84,6 +89,35 @@ class Columns(_Strict):
     numeric: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
     missing_values: list[str] = Field(default_factory=list)
+    # shown, never features: lead columns that say who the lead is (company, contact name,
+    # title, ...) and the column naming its owner (the sales rep or queue). They are carried
+    # under their own names into scores.parquet/csv (right after lead_id, owner last), the
+    # workbook and the HTML page; the leads file must have them. Default: none
+    display: list[str] = Field(default_factory=list)
+    owner: str | None = None
+
+    @property
+    def shown(self) -> list[str]:
+        """The display columns, then the owner column: what the outputs carry after lead_id."""
+        return [*self.display, *([self.owner] if self.owner else [])]
+
+    @model_validator(mode="after")
+    def _shown_are_not_roles_or_features(self) -> Columns:
+        roles = {r: getattr(self, r) for r in ROLE_KEYS}
+        features = {*(self.categorical or []), *(self.numeric or [])}
+        if len(set(self.shown)) < len(self.shown):
+            raise ValueError("display: a column is listed twice (display and owner together)")
+        keyed = [("display", c) for c in self.display]
+        keyed += [("owner", self.owner)] if self.owner else []
+        for key, name in keyed:
+            if name in roles or name in roles.values():
+                raise ValueError(f"{key}: {name!r} is a role column; it is shown already")
+            if name in features:
+                raise ValueError(
+                    f"{key}: {name!r} is also an attribute (categorical/numeric); shown columns "
+                    "are never features"
+                )
+        return self
 
 
 class ActivityColumns(_Strict):
@@ -123,6 +157,10 @@ class Features(_Strict):
     windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90])
     max_activity_types: int = Field(30, gt=0)
     max_categories: int = Field(50, gt=1)
+    # LightGBM monotone constraints (+1) on every activity count: more events of a type never
+    # lower a lead's probability. Default on; measured cost on the sample ROC AUC -0.002, meeting
+    # PR AUC about -5% (docs/benchmarks.md)
+    monotone_activity: bool = True
 
     @field_validator("windows_days")
     @classmethod
@@ -151,8 +189,18 @@ class Model(_Strict):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(40, gt=0)
-    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    # "auto": per candidate, its own probabilities ("none"), a level-only "shift" of its
+    # log-odds or Platt ("sigmoid"), whichever scores best forward-chained over the folds
+    # (modeling/selection.py)
+    calibration: Literal["auto", "isotonic", "sigmoid", "shift", "none"] = "auto"
     n_jobs: int = 2
+
+
+class Tune(_Strict):
+    """Optuna search of LightGBM's capacity on the time-ordered folds (needs the `tune` extra)."""
+
+    trials: int = Field(0, ge=0)  # per target; 0: no search, the `train.model` settings
+    timeout_s: float = Field(600.0, gt=0)  # per target: no new trial starts after this
 
 
 class Train(_Strict):
@@ -162,6 +210,24 @@ class Train(_Strict):
     min_positives: int = Field(40, ge=1)
     min_negatives: int = Field(40, ge=1)
     model: Model = Field(default_factory=Model)
+    # model selection on time-ordered folds (modeling/selection.py, README "How the model is
+    # trained"): the candidate families (linear: regularised logistic regression; blend: a
+    # weighted sum of the linear model's and LightGBM's log-odds)
+    families: tuple[Literal["logreg_spline", "lightgbm", "blend"], ...] = Field(
+        ("logreg_spline", "lightgbm", "blend"), min_length=1
+    )
+    cv_folds: int = Field(3, ge=2, le=10)  # expanding-window folds over the training period
+    cv_min_train_share: float = Field(0.5, gt=0, lt=1)  # oldest leads only ever trained on
+    # inverse regularisation strengths tried on the folds (1.0: the logreg baseline's)
+    linear_C: tuple[float, ...] = Field((0.03, 0.1, 0.3, 1.0), min_length=1)
+    linear_knots: tuple[int, ...] = Field((0,), min_length=1)  # 0: numbers linear (baseline)
+    # a more complex family must beat a simpler one by this many standard errors of the paired
+    # out-of-fold log-loss difference (grouped by lead); within it the simpler one is kept
+    selection_tolerance: float = Field(1.0, ge=0)
+    # where the calibrator (and a blend's weights) is fitted: "newest", the newest held-out
+    # period (tracks a base rate that moves over time); "all", every out-of-fold row
+    calibration_level: Literal["newest", "all"] = "newest"
+    tune: Tune = Field(default_factory=Tune)
 
 
 class Promotion(_Strict):
@@ -171,30 +237,75 @@ class Promotion(_Strict):
     min_pr_auc_lift: float = 1.0
     max_metric_drop: float = 0.0
     metric: Literal["pr_auc", "roc_auc", "log_loss"] = "pr_auc"
+    # the challenger against its own baselines on the same validation rows
+    max_roc_auc_below_baseline: float = Field(0.005, ge=0)
+    max_log_loss_above_baseline: float = Field(0.002, ge=0)
+
+
+class Grades(_Strict):
+    """A-D grades on the calibrated headline probability, measured on time-ordered validation.
+
+    By default the cut-offs put `shares` of the validation leads (weighted like every validation
+    metric) in A, B and C, D being the rest; `cutoffs` sets the probabilities instead (a lead is
+    in A at or above `cutoffs.A`, ...). A retrain keeps the champion's cut-offs, so a grade keeps
+    its meaning across model versions, unless `keep_cutoffs` is false.
+    """
+
+    shares: dict[str, float] = Field(default_factory=lambda: {"A": 0.1, "B": 0.2, "C": 0.3})
+    cutoffs: dict[str, float] | None = None
+    keep_cutoffs: bool = True
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if set(v) != {"A", "B", "C"}:
+            raise ValueError("grades.shares needs exactly the keys A, B and C (D is the rest)")
+        if any(s <= 0 for s in v.values()) or sum(v.values()) >= 1:
+            raise ValueError("grades.shares must be positive and leave a share for D (sum < 1)")
+        return v
+
+    @field_validator("cutoffs")
+    @classmethod
+    def _cutoffs(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        if set(v) != {"A", "B", "C"}:
+            raise ValueError("grades.cutoffs needs exactly the keys A, B and C (D is the rest)")
+        if not 1 > v["A"] > v["B"] > v["C"] > 0:
+            raise ValueError("grades.cutoffs must be probabilities with 1 > A > B > C > 0")
+        return v
 
 
 class Score(_Strict):
     """Weekly scoring settings."""
 
     headline_target: Literal["meeting", "won"] = "won"
-    grade_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"A": 75.0, "B": 50.0, "C": 25.0}
-    )
+    grades: Grades = Field(default_factory=lambda: Grades())
     explore_share: float = Field(0.05, ge=0, le=1)
     chunk_size: int = Field(100_000, gt=0)  # leads predicted and explained at a time
     part_size: int = Field(100_000, gt=0)  # open leads (and their aggregates) in memory at a time
     psi_threshold: float = Field(0.2, gt=0)
     top_reasons: int = Field(3, ge=1, le=10)
     report_top_n: int = Field(200, gt=0)
-
-    @field_validator("grade_thresholds")
-    @classmethod
-    def _grades(cls, v: dict[str, float]) -> dict[str, float]:
-        if set(v) != {"A", "B", "C"}:
-            raise ValueError("grade_thresholds needs exactly the keys A, B and C (D is the rest)")
-        if not v["A"] > v["B"] > v["C"]:
-            raise ValueError("grade_thresholds must satisfy A > B > C")
-        return v
+    # trend: "up"/"down" only when the headline probability moved by at least this share of
+    # last run's value AND this many percentage points, else "steady". 0.5 pts is five steps of
+    # the one-decimal percentages the reports show (and ~1/5 of a typical win rate of 2-3%);
+    # 20% keeps a high-P lead's drift from 30% to 29.4% "steady" (see README, weekly job)
+    trend_min_relative: float = Field(0.2, ge=0)
+    trend_min_points: float = Field(0.5, ge=0)
+    # freshness: warn when the as-of date is more than this many days after the newest
+    # timestamp in the leads and events (data_through); refuse instead (exit 1) when set
+    max_data_lag_days: int = Field(3, ge=0)
+    refuse_stale_data: bool = False
+    # the currency of deal amounts (e.g. EUR): expected value is shown as "Expected value (EUR)"
+    # in the reports and recorded in manifest.json; the numbers are not converted. Default: none
+    currency: str | None = Field(None, min_length=1, max_length=12)
+    # score history: each run also keeps its scores.parquet and manifest.json in
+    # `<history>/as_of=YYYY-MM-DD/` (default: a `history` folder inside the run's --out), for
+    # trends and backtests; a rerun for the same as-of date replaces its entry. Only the
+    # `history_keep` newest as-of dates are kept (104: two years of weekly runs; 0: no history)
+    history: Path | None = None
+    history_keep: int = Field(104, ge=0)
 
 
 class Validation(_Strict):

@@ -2,9 +2,9 @@
 
 `LeadscoreError` is the base. The CLI maps its two families onto exit codes: a bad config or a
 bad command-line value (`ConfigError`, `UsageError`) exits 2; bad input data (`InputError`:
-`DataFileError`, `ContractError`, `FeedbackError`) or a step refused on purpose (`RefusedError`:
-`TrainingError`, `RegistryError`, `ScoringError`) exits 1. Anything else is a bug and keeps its
-traceback.
+`DataFileError`, `ContractError`, `FeedbackError`, `BacktestError`) or a step refused on purpose
+(`RefusedError`: `TrainingError`, `RegistryError`, `ScoringError`) exits 1. Anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class DataFileError(InputError):
 
 class FeedbackError(InputError):
     """The feedback store cannot be used (an unreadable part, a part that would be overwritten)."""
+
+
+class BacktestError(InputError):
+    """Scores a backtest cannot use: a folder without scores, no target or lead to compare."""
 
 
 class RefusedError(LeadscoreError):

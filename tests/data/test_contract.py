@@ -321,3 +321,46 @@ def test_duplicate_id_across_batches_drops_every_row_as_the_whole_read_does(
     assert n_batches > 3
     streamed = pd.concat(kept, ignore_index=True)
     assert streamed["lead_id"].tolist() == whole["lead_id"].tolist()
+
+
+SHOWN = """lead_id,created_at,industry,company,contact,rep,meeting_at,won_at,lost_at
+L1,2025-01-01,software,Acme 1,Ann Lee,Sam,2025-01-20,2025-03-01,
+L2,2025-01-05,retail,Beta 2,,Kim,,,2025-02-01
+L3,2025-06-01,software,Acme 1,Bo Li,,,,
+"""
+
+
+def test_display_and_owner_columns_are_never_features_but_come_with_the_leads(tmp_path):
+    columns = {"lost_at": "lost_at", "display": ["company", "contact"], "owner": "rep"}
+    settings = settings_for(tmp_path, SHOWN, columns=columns)
+    assert messages(settings) == []
+    data = load_lead_data(settings)
+    assert data.categorical == ("industry",) and data.numeric == ()  # company, rep: no features
+    streaming = settings.model_copy(
+        update={"columns": settings.columns.model_copy(update={"categorical": ["industry"]})}
+    )
+    ((batch, problems),) = list(iter_lead_batches(streaming))
+    assert problems == []
+    assert batch["company"].tolist() == ["Acme 1", "Beta 2", "Acme 1"]
+    assert batch["contact"].isna().tolist() == [False, True, False]
+    assert batch["rep"].tolist()[:2] == ["Sam", "Kim"] and pd.isna(batch["rep"].iloc[2])
+
+
+def test_a_missing_display_column_is_named(tmp_path):
+    settings = settings_for(tmp_path, columns={"lost_at": "lost_at", "display": ["company"]})
+    (msg,) = messages(settings)
+    assert "leads.csv" in msg and "company" in msg and "missing column" in msg
+
+
+@pytest.mark.parametrize(
+    ("columns", "said"),
+    [
+        ({"display": ["created_at"]}, "display: 'created_at' is a role column"),
+        ({"owner": "industry", "categorical": ["industry"]}, "owner: 'industry' is also an"),
+        ({"display": ["rep"], "owner": "rep"}, "listed twice"),
+    ],
+)
+def test_shown_columns_that_clash_are_config_errors(tmp_path, columns, said):
+    with pytest.raises(ConfigError) as info:
+        settings_for(tmp_path, SHOWN, columns=columns)
+    assert said in str(info.value)

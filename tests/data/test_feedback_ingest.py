@@ -266,14 +266,14 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
     from leadscore.reporting.summary import ReportContext
     from leadscore.reporting.xlsx import write_report_xlsx
 
-    n = 6
+    n = 7
     ids = [f"L{i}" for i in range(1, n + 1)]
     scores = pd.DataFrame(
         {
             "lead_id": ids,
-            "p_won": [0.5, 0.4, 0.3, 0.2, 0.1, 0.05],
-            "score": [90, 80, 70, 60, 50, 40],
-            "grade": ["A", "A", "B", "B", "C", "D"],
+            "p_won": [0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.01],
+            "score": [90, 80, 70, 60, 50, 40, 30],
+            "grade": ["A", "A", "B", "B", "C", "D", "D"],
         }
     )
     report = write_report_xlsx(scores, tmp_path / "report.xlsx", ReportContext())
@@ -303,7 +303,8 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
     )
     result = CliRunner().invoke(app, ["feedback", str(report), "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert f"feedback: {len(offered)} new, 0 already stored, 1 rejected" in result.output
+    notes = "2 not used as labels: no_response 1, score_wrong 1"
+    assert f"feedback: {len(offered)} new ({notes}), 0 already stored, 1 rejected" in result.output
     stored = read_store(tmp_path / "store")
     assert sorted(stored["outcome"]) == sorted(offered)
     summary = ingest_feedback(settings_for(tmp_path), [report], now=NOW, lead_ids=pd.Series(ids))
@@ -311,3 +312,92 @@ def test_report_drop_down_offers_exactly_what_leadscore_feedback_accepts(tmp_pat
     assert problem.value == "not_an_outcome"
     expected = re.search(r"expected one of ([^)]*)\)", problem.message)
     assert expected and expected.group(1).split(", ") == offered
+
+
+def test_workbook_notes_and_comments_round_trip_and_never_become_labels(tmp_path):
+    """The new outcomes (no_response, score_wrong) and the Comment column of the workbook are
+    read back, stored with the comment as note, counted, and never applied as outcomes; a
+    comment without an outcome is noted and left out."""
+    from openpyxl import load_workbook
+
+    from leadscore.data.schema import COMMENT_HEADER
+    from leadscore.feedback.apply import apply_feedback
+    from leadscore.reporting.summary import ReportContext
+    from leadscore.reporting.xlsx import write_report_xlsx
+
+    ids = ["L1", "L2", "L3", "L4", "L5"]
+    scores = pd.DataFrame(
+        {
+            "lead_id": ids,
+            "owner": ["Ann", "Ann", "Bob", "Bob", None],
+            "score": [90, 80, 70, 60, 50],
+            "grade": ["A", "A", "B", "B", "C"],
+        }
+    )
+    context = ReportContext(owner_column="owner")
+    report = write_report_xlsx(scores, tmp_path / "report.xlsx", context)
+    book = load_workbook(report)
+    ws = book["Scores"]
+    names = [c.value for c in ws[1]]
+    at = {
+        name: names.index(name) + 1 for name in ("Sales feedback", "Feedback date", COMMENT_HEADER)
+    }
+    filled = {
+        "L1": ("no_response", "2026-01-10", "3 calls, voicemail"),
+        "L2": ("Score wrong", "2026-01-11", "looks like a competitor"),
+        "L3": ("meeting_held", "2026-01-12", "demo booked"),
+        "L4": (None, None, "call back in March"),
+    }
+    for row in range(2, 7):
+        lead = ws.cell(row, 1).value
+        outcome, day, comment = filled.get(lead, (None, None, None))
+        for name, value in zip(at, (outcome, day, comment), strict=True):
+            ws.cell(row, at[name], value)
+    book.save(report)
+
+    summary = ingest(settings_for(tmp_path), report)
+    assert summary.line() == (
+        "feedback: 3 new (2 not used as labels: no_response 1, score_wrong 1), "
+        "0 already stored, 0 rejected"
+    )
+    (note,) = summary.warnings
+    assert note.column == COMMENT_HEADER and note.value == "call back in March"
+    assert note.message.startswith("a comment without sales feedback; row ignored")
+    store = read_store(tmp_path / "store").set_index("lead_id")
+    assert store.loc["L1", "outcome"] == "no_response"
+    assert store.loc["L1", "note"] == "3 calls, voicemail"
+    assert store.loc["L2", "outcome"] == "score_wrong"
+    assert store.loc["L2", "note"] == "looks like a competitor"
+    assert store.loc["L3", "note"] == "demo booked"
+    leads = pd.DataFrame(
+        {
+            "lead_id": pd.Series(ids, dtype="string"),
+            "created_at": pd.Timestamp("2025-12-01"),
+            "meeting_at": pd.NaT,
+            "won_at": pd.NaT,
+            "lost_at": pd.NaT,
+        }
+    )
+    labelled, counts = apply_feedback(leads, store.reset_index())
+    assert counts.applied == 1 and counts.not_labels == 2
+    assert labelled["meeting_at"].notna().tolist() == [False, False, True, False, False]
+    assert labelled[["won_at", "lost_at"]].isna().all(axis=None)
+
+
+def test_repeated_notes_for_a_lead_are_kept_unless_exact_repeats(tmp_path):
+    path = write_csv(
+        tmp_path,
+        "fb.csv",
+        [
+            "L1,no_response,2026-01-05,Ann,",
+            "L1,no_response,2026-01-12,Ann,second try",
+            "L1,no_response,2026-01-12,Ann,",
+            "L1,meeting_held,2026-01-20,Ann,",
+        ],
+    )
+    summary = ingest(settings_for(tmp_path), path)
+    assert summary.line() == (
+        "feedback: 3 new (2 not used as labels: no_response 2), 0 already stored, 1 rejected"
+    )
+    (problem,) = summary.problems
+    assert problem.row == 4 and problem.message.startswith("repeats row 3")

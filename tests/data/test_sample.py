@@ -14,15 +14,19 @@ from leadscore.data.sample import (
     ACTIVITY_TYPES,
     EXPORT_DATE,
     SampleData,
+    SampleExports,
+    generate_exports,
     generate_funnel,
     write_sample,
 )
+from leadscore.data.sample_truth import true_probabilities
 
 LEAD_COLUMNS = [
     "lead_id",
     "account_id",
     "created_at",
     "company_name",
+    "contact_name",
     "industry",
     "employees",
     "annual_revenue",
@@ -30,6 +34,7 @@ LEAD_COLUMNS = [
     "job_level",
     "job_function",
     "lead_source",
+    "owner",
     "meeting_at",
     "won_at",
     "lost_at",
@@ -255,7 +260,7 @@ def test_missing_values_only_where_expected(data: SampleData) -> None:
     leads = data.leads
     for col in ["employees", "annual_revenue", "country", "job_function"]:
         assert 0.03 <= leads[col].isna().mean() <= 0.20, col
-    for col in ["lead_id", "account_id", "created_at", "company_name", "industry"]:
+    for col in ["lead_id", "account_id", "created_at", "company_name", "contact_name", "owner"]:
         assert leads[col].notna().all(), col
     for col in ["job_level", "lead_source"]:
         assert leads[col].notna().all(), col
@@ -267,13 +272,15 @@ def test_leads_share_their_account_firmographics(data: SampleData) -> None:
         n=("lead_id", "size"),
         **{
             c: (c, lambda s: s.nunique(dropna=False))
-            for c in ["company_name", "industry", "employees", "annual_revenue", "country"]
+            for c in ["company_name", "industry", "employees", "annual_revenue", "country", "owner"]
         },
     )
     assert per_account["n"].between(1, 6).all()
     assert (per_account["n"] == 1).mean() > 0.3 and (per_account["n"] >= 4).any()
     assert (per_account.drop(columns="n") == 1).all().all()
     assert leads["company_name"].str.fullmatch(r"[A-Z][a-z]+ [A-Za-z]+ \d+").all()
+    assert leads["contact_name"].str.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+").all()
+    assert leads["owner"].nunique() == 6  # five reps and a queue, the account's for its leads
     emp = leads["employees"].astype(float)
     both = emp.notna() & leads["annual_revenue"].notna()
     corr = np.corrcoef(np.log(emp[both]), np.log(leads.loc[both, "annual_revenue"]))[0, 1]
@@ -339,3 +346,170 @@ def test_tiny_sample_is_valid() -> None:
     d = generate_funnel(n_leads=1, seed=0)
     assert len(d.leads) == 1 and d.leads["lead_id"].iloc[0] == "L0000001"
     assert d.leads["account_id"].iloc[0] == "A000001"
+
+
+# --- a later export of the same funnel ----------------------------------------------------------
+
+LATER = EXPORT_DATE + 7 * DAY
+OUTCOMES = ["meeting_at", "won_at", "lost_at"]
+
+
+@pytest.fixture(scope="module")
+def exports() -> SampleExports:
+    return generate_exports(n_leads=8_000, seed=4, later_days=7)
+
+
+def test_first_export_is_byte_identical_with_or_without_the_later_export_and_truth(
+    tmp_path: Path,
+) -> None:
+    plain = write_sample(tmp_path / "plain", n_leads=3_000, seed=11)
+    full = write_sample(tmp_path / "full", n_leads=3_000, seed=11, later_days=7, truth=True)
+    assert set(full) == set(plain) | {"truth", "later_leads", "later_activities"}
+    for key in plain:
+        assert plain[key].read_bytes() == full[key].read_bytes(), key
+    assert full["later_leads"] == tmp_path / "full" / "later" / "leads.csv"
+    assert full["later_activities"] == tmp_path / "full" / "later" / "activities.csv"
+    # and the frames equal generate_funnel's, whatever the later export adds
+    first = generate_exports(n_leads=3_000, seed=11, later_days=30).first
+    pd.testing.assert_frame_equal(first.leads, generate_funnel(n_leads=3_000, seed=11).leads)
+
+
+def test_later_export_keeps_every_lead_and_adds_the_weeks_new_leads(exports) -> None:
+    first, later = exports.first.leads, exports.later.leads
+    assert exports.later_date == LATER
+    assert list(later.columns) == LEAD_COLUMNS
+    assert later["lead_id"].is_unique and later["lead_id"].str.fullmatch(r"L\d{7}").all()
+    old = later.iloc[: len(first)].reset_index(drop=True)
+    attributes = [c for c in LEAD_COLUMNS if c not in [*OUTCOMES, "amount"]]
+    pd.testing.assert_frame_equal(old[attributes], first[attributes])
+    new = later.iloc[len(first) :]
+    # a week's worth of leads, created after the first export and before the later one
+    weekly = (
+        (first["created_at"] >= EXPORT_DATE - 35 * DAY)
+        & (first["created_at"] < EXPORT_DATE - 7 * DAY)
+    ).sum() / 4
+    assert 0.6 * weekly < len(new) < 1.4 * weekly
+    assert (new["created_at"] >= EXPORT_DATE).all() and (new["created_at"] < LATER).all()
+    assert new["lead_id"].min() > first["lead_id"].max()
+    assert not set(new["account_id"]) & set(first["account_id"]), "new accounts"
+    assert new[OUTCOMES].notna().any(axis=None), "some new leads already met or were dropped"
+
+
+def test_later_export_changes_outcomes_only_within_the_week(exports) -> None:
+    first = exports.first.leads
+    old = exports.later.leads.iloc[: len(first)].reset_index(drop=True)
+    changed_any = False
+    for col in OUTCOMES:
+        before, after = first[col], old[col]
+        assert after[before.notna()].equals(before[before.notna()]), f"{col}: a value changed"
+        added = after[before.isna() & after.notna()]
+        assert ((added >= EXPORT_DATE) & (added < LATER)).all(), f"{col}: added outside the week"
+        changed_any |= len(added) > 0
+    assert changed_any, "the week brings outcomes"
+    # the amount comes with a win in the week, and only then
+    new_win = first["won_at"].isna() & old["won_at"].notna()
+    assert old.loc[first["amount"].notna(), "amount"].equals(first["amount"].dropna())
+    assert old.loc[new_win, "amount"].notna().all()
+    assert old.loc[first["won_at"].isna() & old["won_at"].isna(), "amount"].isna().all()
+    # outcomes are the true ones, cut at the later date (the CRM may miss a meeting)
+    truth = exports.later.truth.iloc[: len(first)].reset_index(drop=True)
+    for col in ["won_at", "lost_at"]:
+        expected = truth[col].where(truth[col] < LATER)
+        assert old[col].equals(expected.astype(old[col].dtype)), col
+
+
+def test_later_export_adds_only_events_of_the_week(exports) -> None:
+    first, later = exports.first.activities, exports.later.activities
+    assert list(later.columns) == ACTIVITY_COLUMNS
+    kept = later[later["occurred_at"] < EXPORT_DATE].reset_index(drop=True)
+    for col in ACTIVITY_COLUMNS:
+        assert kept[col].astype(str).equals(first[col].astype(str)), col
+    added = later[later["occurred_at"] >= EXPORT_DATE]
+    assert len(added) > 0 and (added["occurred_at"] < LATER).all()
+    new_leads = set(exports.later.leads["lead_id"].iloc[len(exports.first.leads) :])
+    assert set(added["lead_id"].astype(str)) & new_leads, "new leads have events"
+    assert set(added["lead_id"].astype(str)) - new_leads, "old leads have new events"
+    created = exports.later.leads.set_index("lead_id")["created_at"]
+    ids = later["lead_id"].astype(str).to_numpy()
+    assert (later["occurred_at"].to_numpy() > created.loc[ids].to_numpy()).all()
+    assert (ids[1:] >= ids[:-1]).all(), "sorted by lead_id"
+
+
+def test_later_days_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="later_days"):
+        generate_exports(n_leads=10, later_days=-1)
+
+
+# --- the truth file ----------------------------------------------------------------------------
+
+
+def _realised(data: SampleData, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each lead truly met within 90 days and won within 180 days after the export."""
+    truth = data.truth.set_index("lead_id").loc[ids]
+    meeting, won = truth["meeting_at"], truth["won_at"]
+    met = (meeting >= EXPORT_DATE) & (meeting <= EXPORT_DATE + 90 * DAY)
+    return met.to_numpy(), ((won >= EXPORT_DATE) & (won <= EXPORT_DATE + 180 * DAY)).to_numpy()
+
+
+def test_truth_file_lists_the_open_leads_with_probabilities(tmp_path: Path) -> None:
+    paths = write_sample(tmp_path, n_leads=3_000, seed=11, truth=True)
+    truth = read_table(paths["truth"])
+    assert list(truth.columns) == ["lead_id", "snapshot", "p_meeting_true", "p_won_true"]
+    data = generate_funnel(n_leads=3_000, seed=11)
+    true_outcomes = data.truth.set_index("lead_id")
+    closed = (true_outcomes[OUTCOMES] < EXPORT_DATE).any(axis=1)
+    assert set(truth["lead_id"]) == set(closed.index[~closed])
+    # a meeting the CRM never logged closes a lead too: those are not in the file
+    crm_open = data.leads[OUTCOMES].isna().all(axis=1)
+    assert crm_open.sum() > len(truth)
+    leads = data.leads.set_index("lead_id").loc[truth["lead_id"]]
+    age = (EXPORT_DATE - leads["created_at"]).to_numpy() / DAY
+    assert set(truth["snapshot"]) == {"creation", "open"}
+    assert ((truth["snapshot"] == "creation").to_numpy() == (age < 7)).all()
+    for col in ["p_meeting_true", "p_won_true"]:
+        p = pd.to_numeric(truth[col]).to_numpy()
+        young = age < 400  # every generated meeting happens within 400 days of creation
+        assert ((p[young] > 0) & (p[young] <= 1)).all(), col
+        assert (p[~young] == 0).all(), col
+    assert (truth["p_won_true"].astype(float) < truth["p_meeting_true"].astype(float)).mean() > 0.6
+
+
+@pytest.fixture(scope="module")
+def truth_sample() -> tuple[SampleData, pd.DataFrame]:
+    data = generate_funnel(n_leads=40_000, seed=5)
+    return data, true_probabilities(data.leads, data.activities, data.truth, EXPORT_DATE, 730)
+
+
+@pytest.mark.slow
+def test_truth_is_higher_for_leads_that_convert(truth_sample) -> None:
+    data, truth = truth_sample
+    met, won = _realised(data, truth["lead_id"])
+    p_meet, p_won = truth["p_meeting_true"].to_numpy(), truth["p_won_true"].to_numpy()
+    assert p_meet[met].mean() > 5 * p_meet[~met].mean()
+    assert p_won[won].mean() > 5 * p_won[~won].mean()
+    # and within the creation snapshot, where only attributes and a few days of events speak
+    creation = (truth["snapshot"] == "creation").to_numpy()
+    assert p_meet[creation & met].mean() > 1.5 * p_meet[creation & ~met].mean()
+    assert p_won[creation & won].mean() > 1.5 * p_won[creation & ~won].mean()
+
+
+@pytest.mark.slow
+def test_truth_matches_the_realised_conversion_rates(truth_sample) -> None:
+    data, truth = truth_sample
+    met, won = _realised(data, truth["lead_id"])
+    created = data.leads.set_index("lead_id").loc[truth["lead_id"], "created_at"]
+    age = (EXPORT_DATE - created).to_numpy() / DAY
+    creation = (truth["snapshot"] == "creation").to_numpy()
+    assert creation.sum() > 700
+    for col, happened in [("p_meeting_true", met), ("p_won_true", won)]:
+        p = truth[col].to_numpy()
+        groups = {
+            "creation": creation,
+            "1 week to 3 months old": (age >= 7) & (age < 90),
+            "all": np.ones(len(p), bool),
+            "top decile": p >= np.quantile(p, 0.9),  # calibrated where the truth ranks highest
+        }
+        for name, rows in groups.items():
+            se = np.sqrt((p[rows] * (1 - p[rows])).sum()) / rows.sum()
+            gap = happened[rows].mean() - p[rows].mean()
+            assert abs(gap) < 3 * se + 0.001, (col, name, p[rows].mean(), happened[rows].mean())

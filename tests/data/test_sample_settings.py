@@ -28,10 +28,13 @@ def test_overrides_merge_into_nested_sections(tmp_path):
     assert s.data.feedback == tmp_path / "feedback"
     assert s.train.model.n_jobs == 1
     assert s.train.model.n_estimators == 400  # the rest of the section keeps its defaults
-    assert s.columns.exclude == ["company_name"]
+    assert s.columns.display == ["company_name", "contact_name"] and s.columns.owner == "owner"
     assert s.mlflow.tracking_uri == f"sqlite:///{tmp_path}/mlruns.db"
 
 
 def test_overrides_leave_the_embedded_config_alone(tmp_path):
-    sample_settings(tmp_path, "sqlite:///x.db", columns={"exclude": ["x"]})
-    assert sample_settings(tmp_path, "sqlite:///x.db").columns.exclude == ["company_name"]
+    sample_settings(tmp_path, "sqlite:///x.db", columns={"display": ["x"]})
+    assert sample_settings(tmp_path, "sqlite:///x.db").columns.display == [
+        "company_name",
+        "contact_name",
+    ]

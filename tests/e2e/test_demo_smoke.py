@@ -1,5 +1,6 @@
 """One end-to-end smoke run: the demo loop (sample → validate → train → score → feedback →
-retrain → rescore) through the real command line, on a small sample in a temporary folder."""
+retrain → rescore → train as of a past date, score then, backtest) through the real command
+line, on a small sample in a temporary folder."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def test_demo_loop_end_to_end(tmp_path, monkeypatch):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
-    for step in range(1, 8):
-        assert f"[{step}/7]" in out
+    for step in range(1, 11):
+        assert f"[{step}/10]" in out
     assert "ok: the data meets the contract" in out
     assert "promoted: version 1 is the champion" in out
     assert "feedback: " in out and " new, 0 already stored, 0 rejected" in out
@@ -38,6 +39,15 @@ def test_demo_loop_end_to_end(tmp_path, monkeypatch):
     for name in ("scores.parquet", "scores.csv", "report.xlsx", "report.html", "manifest.json"):
         assert (scores / name).is_file(), name
     assert (scores / "previous_scores.parquet").is_file()  # the rescore saw the first run
+    # the rescore is a real week later: the same funnel exported on 2026-11-08
+    manifest = json.loads((scores / "manifest.json").read_text())
+    assert manifest["as_of"] == "2026-11-08"
+    assert manifest["inputs"]["leads"]["path"] == "data/sample/later/leads.csv"
+    assert manifest["inputs"]["activities"]["path"] == "data/sample/later/activities.csv"
+    previous = pq.read_table(scores / "previous_scores.parquet").to_pandas()
+    rescored = pq.read_table(scores / "scores.parquet").to_pandas()
+    new = rescored[~rescored["lead_id"].isin(previous["lead_id"])]
+    assert len(new) > 0 and (new["trend"] == "new").all()  # leads created in the week
     table = pq.read_table(scores / "scores.parquet").to_pandas()
     assert set(table["trend"]) <= {"up", "down", "steady", "new"}
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
@@ -45,6 +55,15 @@ def test_demo_loop_end_to_end(tmp_path, monkeypatch):
         metrics
     )
     assert (tmp_path / "models" / "champion" / "MLmodel").is_file()
+    # the backtest: scores of a model trained as of 200 days before the export, both windows over
+    backtest = json.loads((tmp_path / "demo" / "backtest" / "backtest.json").read_text())
+    assert [(c["as_of"], c["target"], c["matured"]) for c in backtest["cohorts"]] == [
+        ("2026-04-15", "meeting", True),
+        ("2026-04-15", "won", True),
+    ]
+    assert all(c["model"]["trained_through"] == "2026-04-15" for c in backtest["cohorts"])
+    card = (tmp_path / "demo" / "backtest" / "backtest.html").read_text()
+    assert "Of the A leads scored on 15 April 2026" in card
 
     again = subprocess.run(
         [

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.config import Model as ModelSettings
-from leadscore.data.features import FeatureSpec
+from leadscore.data.features import TIMELINE_GROUP, FeatureSpec
 from leadscore.modeling.explain import (
     carry_to_probability,
     explain,
@@ -16,7 +16,7 @@ from leadscore.modeling.explain import (
     group_matrix,
 )
 from leadscore.modeling.model import Calibrator, TargetModel, make_pipeline
-from leadscore.scoring.reasons import top_reasons
+from leadscore.scoring.reasons import group_absent, top_reasons, typical_counts
 
 SPEC = FeatureSpec(
     categorical=("job_level", "industry"),
@@ -116,27 +116,38 @@ def test_columns_are_original_groups_not_encoded_columns(model, rows):
         "job_level",
         "industry",
         "employees",
-        "days_since_created",
+        "lead:timeline",
         "activity:pricing_page_view",
         "activity:email_open",
-        "activity:all",
     ]
     assert not any(str(c).startswith("act__") for c in e.contrib_pp.columns)
+
+
+def test_one_group_per_activity_type_and_one_timeline():
+    """Every window of a type is one group; age, recency and all-type counts are the timeline."""
+    for kind in ("pricing_page_view", "email_open"):
+        columns = [SPEC.activity_feature(kind, w) for w in (7, 30, 90, None)]
+        assert {SPEC.group_of(c) for c in columns} == {f"activity:{kind}"}
+    timeline = ["days_since_created", "days_since_last_activity"]
+    timeline += [SPEC.activity_feature("all", w) for w in (7, 30, 90, None)]
+    assert {SPEC.group_of(c) for c in timeline} == {TIMELINE_GROUP}
+    members = [c for c in SPEC.columns if SPEC.group_of(c) == TIMELINE_GROUP]
+    assert sorted(members) == sorted(timeline)
 
 
 def test_group_sums_match_per_feature_tree_shap(model, rows):
     raw = model.booster.predict(model.transform(rows), pred_contrib=True)
     names = model.booster.feature_name()
     pricing = [i for i, n in enumerate(names) if n.startswith("act__pricing_page_view__")]
-    everything = [names.index("days_since_last_activity")]
+    everything = [names.index("days_since_last_activity"), names.index("days_since_created")]
     everything += [i for i, n in enumerate(names) if n.startswith("act__all__")]
-    assert len(pricing) == 4 and len(everything) == 5
+    assert len(pricing) == 4 and len(everything) == 6
     e = explain(model, rows, SPEC)
     np.testing.assert_allclose(
         e.contrib_logodds["activity:pricing_page_view"], raw[:, pricing].sum(axis=1), atol=1e-12
     )
     np.testing.assert_allclose(
-        e.contrib_logodds["activity:all"], raw[:, everything].sum(axis=1), atol=1e-12
+        e.contrib_logodds[TIMELINE_GROUP], raw[:, everything].sum(axis=1), atol=1e-12
     )
     assert e.base_margin == pytest.approx(raw[0, -1])
 
@@ -221,27 +232,34 @@ def test_fit_vs_engagement_splits_groups(model, rows):
     split = fit_vs_engagement(e.contrib_pp, SPEC)
     pp = e.contrib_pp
     fit = pp[["job_level", "industry", "employees"]].sum(axis=1)
-    engagement = pp[["activity:pricing_page_view", "activity:email_open", "activity:all"]]
+    engagement = pp[["activity:pricing_page_view", "activity:email_open"]]
     np.testing.assert_allclose(split["fit_score"], fit, atol=1e-12)
     np.testing.assert_allclose(split["engagement_score"], engagement.sum(axis=1), atol=1e-12)
-    rest = split.sum(axis=1) + pp["days_since_created"]  # age is in neither
+    rest = split.sum(axis=1) + pp[TIMELINE_GROUP]  # the timeline is in neither
     np.testing.assert_allclose(rest, 100 * (e.probability - e.base_probability), atol=1e-9)
     assert list(split.columns) == ["fit_score", "engagement_score"]
 
 
 def test_reasons_from_a_real_explanation(model, rows):
     e = explain(model, rows, SPEC)
-    reasons = top_reasons(e.contrib_pp, rows, SPEC, n=3)
+    reasons = top_reasons(e.contrib_pp, rows, SPEC, n=3, typical=typical_counts(model))
     text = " ".join(reasons.to_numpy().ravel())
     assert "act__" not in text and "days_since" not in text and "(other)" not in text
     assert "Job level is Chief Llama Officer" in " ".join(reasons.iloc[0])
+    absent = {g: group_absent(g, rows, SPEC) for g in e.groups}
     for i in range(len(rows)):
         row = [r for r in reasons.iloc[i] if r]
         facts = [r.rsplit(" (", 1)[0] for r in row]
         assert len(set(facts)) == len(facts)  # one reason per group
-        top = e.contrib_pp.iloc[i].max()
-        if top >= 0.05:
+        sayable = [v for g, v in e.contrib_pp.iloc[i].items() if not absent[g][i]]
+        top, bottom = max(sayable), e.contrib_pp.iloc[i].min()
+        if top >= 0.1:
             assert reasons.iloc[i]["reason_pos_1"].endswith(f"(+{top:.1f} pts)")
+        elif top >= 0.005:
+            assert reasons.iloc[i]["reason_pos_1"].endswith(f"(+{top:.2f} pts)")
+        assert (reasons.iloc[i]["reason_pos_1"] != "") == (top >= 0.005)
+        assert (reasons.iloc[i]["reason_neg_1"] != "") == (bottom <= -0.005)
+        assert not any(r.startswith(("No activity", "Never")) for r in reasons.iloc[i, :3])
 
 
 def test_matches_the_shap_package(model, rows):

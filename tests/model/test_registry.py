@@ -71,6 +71,13 @@ def test_first_model_is_logged_registered_and_promoted(first, settings, store, m
     assert int(run.data.params["counts.won.validation_rows"]) > 0
     assert run.data.metrics["won.roc_auc"] == pytest.approx(first.metrics["won.roc_auc"])
     assert "won.logreg.pr_auc" in run.data.metrics and "won.points.log_loss" in run.data.metrics
+    # the chosen family and the candidates' cross-validated scores
+    for target, model in first.bundle.targets.items():
+        assert run.data.tags[f"{target}.family"] == model.family
+        assert run.data.tags[f"{target}.calibration"] == model.calibrator.method_
+        assert f"{target}.cv.lightgbm.log_loss" in run.data.metrics
+        assert f"{target}.cv.logreg_spline.log_loss" in run.data.metrics
+    assert run.data.tags["promotion.worse_than_baseline"] == "none"
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
     assert set(inputs) == {f"{t}-{c}" for t in settings.targets for c in ("training", "validation")}
     profile = json.loads(inputs["won-validation"].dataset.profile)
@@ -119,7 +126,9 @@ def test_champion_is_exported_as_an_mlflow_model_directory(first, settings, feat
 
 @pytest.mark.slow
 def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_in, store, mlflow):
-    crippled = settings_in(store, train={"model": {"n_estimators": 1, "num_leaves": 2}})
+    crippled = settings_in(
+        store, train={"model": {"n_estimators": 1, "num_leaves": 2}, "families": ["lightgbm"]}
+    )
     second = run_training(crippled, promote=True)
     decision = second.promotion
     assert second.model_version == "2"
@@ -134,7 +143,9 @@ def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_
         crippled.mlflow.model_name, "2"
     )
     assert mv.tags["promotion.decision"] == "refused"
-    assert float(mv.tags["promotion.won.pr_auc.champion"]) == pytest.approx(gate["won"].champion)
+    assert float(mv.tags["promotion.won.pr_auc.champion"]) == pytest.approx(
+        gate["won"].champion, abs=1e-6
+    )
     assert model_info(str(crippled.mlflow.export_dir)).version == "1"  # export untouched
     # asking again gives the same answer
     assert not run_promotion(crippled).promoted
@@ -152,6 +163,26 @@ def test_without_timestamps_the_run_is_tagged_stratified_random(settings_in, sto
     assert result.split_method == "stratified_random"
     run = mlflow.MlflowClient(s.mlflow.tracking_uri).get_run(result.run_id)
     assert run.data.tags["split"] == "stratified_random"
+
+
+@pytest.mark.slow
+def test_tuning_trials_are_nested_runs_of_the_training_run(settings_in, store, mlflow):
+    s = settings_in(
+        store,
+        train={"families": ["lightgbm"], "tune": {"trials": 2, "timeout_s": 120}},
+        mlflow={"model_name": "tuned", "experiment": "tuned"},
+    )
+    result = run_training(s)
+    client = mlflow.MlflowClient(s.mlflow.tracking_uri)
+    parent = client.get_run(result.run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    assert len(children) == 2 * len(s.targets)
+    for child in children:
+        assert child.data.tags["target"] in s.targets
+        assert {"num_leaves", "learning_rate"} <= set(child.data.params)
+        assert child.data.metrics["cv_log_loss"] > 0
 
 
 @pytest.mark.slow  # opens an MLflow registry
@@ -198,3 +229,21 @@ def test_importing_training_and_registry_does_not_import_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gate_refuses_a_challenger_worse_than_its_own_baselines():
+    rules = Promotion(min_roc_auc=0.6, min_pr_auc_lift=1.0)
+    baselines = {"logreg": metrics(roc=0.81, ll=0.30), "points": metrics(roc=0.79, ll=0.31)}
+    close = gate_target("won", metrics(roc=0.806, ll=0.301), None, rules, baselines)
+    assert close.passed  # within 0.005 ROC AUC and 0.002 log loss of the best baseline
+    low = gate_target("won", metrics(roc=0.80, ll=0.30), None, rules, baselines)
+    assert not low.passed and "below the logreg baseline" in low.reasons[0]
+    lossy = gate_target("won", metrics(roc=0.82, ll=0.303), None, rules, baselines)
+    assert not lossy.passed and "log loss" in lossy.reasons[0]
+    decision = promotion_decision(
+        {"won": metrics(roc=0.70)}, None, rules, "2", None, baselines={"won": baselines}
+    )
+    assert not decision.promoted
+    assert decision.tags()["promotion.worse_than_baseline"] == "won"
+    lenient = Promotion(max_roc_auc_below_baseline=0.2, max_log_loss_above_baseline=0.1)
+    assert gate_target("won", metrics(roc=0.70), None, lenient, baselines).passed

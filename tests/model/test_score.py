@@ -1,10 +1,12 @@
 """Weekly scoring end to end on a small trained champion: outputs, open leads only, identical
-rerun, trend, inert spreadsheet formulas, clear failures."""
+rerun, trend, stale data, dormant leads, inert spreadsheet formulas, clear failures."""
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 
 import numpy as np
 import openpyxl
@@ -14,10 +16,15 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.data.contract import read_lead_data
+from leadscore.data.features import AGE_FEATURE
 from leadscore.data.io import read_table, write_csv
 from leadscore.errors import ScoringError
+from leadscore.feedback.read import read_report_xlsx
 from leadscore.modeling.train import run_training
+from leadscore.scoring.predict import score_chunk
 from leadscore.scoring.run import run_scoring
+from leadscore.scoring.tracking import load_scoring_model
 
 pytestmark = pytest.mark.slow  # every test scores with a trained champion
 
@@ -63,13 +70,15 @@ def test_scoring_writes_every_output_for_open_leads_only(trained, tmp_path):
 def test_reasons_are_sentences_about_original_columns(trained, tmp_path):
     run_scoring(trained, AS_OF, tmp_path)
     scores = scores_of(tmp_path)
-    reasons = pd.concat([scores[c] for c in scores.columns if c.startswith("reason_")])
-    reasons = reasons[reasons.fillna("") != ""]
+    texts = [c for c in scores.columns if re.fullmatch(r"reason_(pos|neg)_\d", c)]
+    reasons = pd.concat([scores[c] for c in texts]).dropna()  # empty: missing in the files
     assert len(reasons) > len(scores)
     assert not reasons.str.contains("act__|__|_7d|_30d", regex=True).any()
-    assert reasons.str.contains(r"\((?:\+|−)\d+\.\d pts\)$", regex=True).all()
+    assert reasons.str.contains(r"\([+-]\d+\.\d\d? pts\)$", regex=True).all()  # ASCII signs
     pos = scores["reason_pos_1"].dropna()
     assert pos[pos != ""].str.contains(r"\(\+").all()
+    reasons_for = pd.concat([scores[f"reason_pos_{k}"].fillna("") for k in (1, 2, 3)])
+    assert not reasons_for.str.match(r"No activity|Never").any()  # an absence is no reason for
 
 
 def test_rerun_gives_identical_scores_parquet(trained, tmp_path):
@@ -82,8 +91,8 @@ def test_rerun_gives_identical_scores_parquet(trained, tmp_path):
 def test_streaming_in_small_batches_gives_the_same_scores(trained, tmp_path, monkeypatch):
     run_scoring(trained, AS_OF, tmp_path / "whole")
     monkeypatch.setattr("leadscore.data.io.CSV_STREAM_BLOCK", 16 << 10)
-    monkeypatch.setattr("leadscore.scoring.run.LEAD_BATCH_ROWS", 200)
-    monkeypatch.setattr("leadscore.scoring.run.EVENT_BATCH_ROWS", 1_000)
+    monkeypatch.setattr("leadscore.scoring.inputs.LEAD_BATCH_ROWS", 200)
+    monkeypatch.setattr("leadscore.scoring.inputs.EVENT_BATCH_ROWS", 1_000)
     score = trained.score.model_copy(update={"part_size": 150, "chunk_size": 64})
     small = trained.model_copy(update={"score": score})
     result = run_scoring(small, AS_OF, tmp_path / "batched")
@@ -114,19 +123,183 @@ def test_parquet_leads_with_native_types_score_like_the_csv(trained, tmp_path):
     pd.testing.assert_frame_equal(from_csv[cols], from_pq[cols])
 
 
-def test_trend_against_previous_run(trained, tmp_path):
-    run_scoring(trained, AS_OF, tmp_path)
-    before = scores_of(tmp_path).set_index("lead_id")["score"]
-    assert (scores_of(tmp_path)["trend"] == "").all()
-    run_scoring(trained, AS_OF + pd.Timedelta(days=28), tmp_path)
-    after = scores_of(tmp_path).set_index("lead_id")
+def _run_pair(settings, out, first, second):
+    """Score `out` at `first`, then at `second`; the scores of both runs by lead id."""
+    run_scoring(settings, first, out)
+    before = scores_of(out).set_index("lead_id")
+    run_scoring(settings, second, out)
+    return before, scores_of(out).set_index("lead_id")
+
+
+def test_trend_follows_the_headline_probability_and_says_why(trained, tmp_path):
+    first, second = pd.Timestamp("2026-09-27"), pd.Timestamp("2026-10-04")  # data runs on
+    before, after = _run_pair(trained, tmp_path, first, second)
+    assert before["trend"].isna().all() and before["trend_reason"].isna().all()  # first run
     assert (tmp_path / "previous_scores.parquet").is_file()
+    assert (tmp_path / "previous_contributions.parquet").is_file()
     common = after.index.intersection(before.index)
-    diff = after.loc[common, "score"] - before.loc[common]
-    expected = np.select([diff >= 5, diff <= -5], ["up", "down"], "steady")
-    assert (after.loc[common, "trend"].to_numpy() == expected).all()
-    assert set(after["trend"]) <= {"up", "down", "steady", "new"}
-    assert (after.loc[common, "trend"] != "steady").any()
+    new = after.index.difference(before.index)
+    assert len(new) and (after.loc[new, "trend"] == "new").all()
+    trend = after.loc[common, "trend"]
+    change = after.loc[common, "p_won"] - before.loc[common, "p_won"]
+    size = change.abs()
+    far = (100 * size >= 0.5 - 1e-9) & (size >= 0.2 * before.loc[common, "p_won"] - 1e-12)
+    assert (trend[far & (change > 0)] == "up").all()
+    assert (trend[far & (change < 0)] == "down").all()
+    assert (trend[~far] == "steady").all()
+    assert (change[trend == "up"] > 0).all() and (change[trend == "down"] < 0).all()
+    assert {"up", "down", "steady"} <= set(trend)
+
+    # the reason: the group whose effect moved most in the trend's direction, from the
+    # contributions kept by both runs
+    now = pq.read_table(tmp_path / "contributions.parquet").to_pandas().set_index("lead_id")
+    then = pq.read_table(tmp_path / "previous_contributions.parquet").to_pandas()
+    delta = now.loc[common] - then.set_index("lead_id").loc[common]
+    # under one model the effects add up to P minus one base rate: their change is P's change
+    np.testing.assert_allclose(delta.sum(axis=1), 100 * change, atol=2e-3)
+    reason = after.loc[common, "trend_reason"]
+    for direction, sign, pick in (("up", "+", "idxmax"), ("down", "-", "idxmin")):
+        rows = trend.index[trend == direction]
+        texts = reason.loc[rows]
+        assert texts.str.fullmatch(rf".+: \{sign}\d+\.\d pts since last week").all(), texts.head()
+        assert not texts.str.contains("act__|_7d|days_since", regex=True).any()
+        moved = getattr(delta.loc[rows], pick)(axis=1)
+        points = delta.loc[rows].to_numpy()[np.arange(len(rows)), delta.columns.get_indexer(moved)]
+        shown = texts.str.extract(r"(\d+\.\d) pts")[0].astype(float)
+        np.testing.assert_allclose(shown.to_numpy(), np.round(np.abs(points), 1), atol=0.051)
+    assert reason[trend.isin(["steady"])].isna().all()
+
+    # a rerun for the same date keeps the same previous run: byte-identical outputs
+    files = ("scores.parquet", "contributions.parquet")
+    kept = {name: (tmp_path / name).read_bytes() for name in files}
+    run_scoring(trained, second, tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in files} == kept
+
+
+def test_trend_is_not_compared_across_model_versions(trained, tmp_path):
+    """When another model scored last week, last week is rescored with this week's model."""
+    first, second = pd.Timestamp("2026-09-27"), pd.Timestamp("2026-10-04")
+    _run_pair(trained, tmp_path, first, second)
+    same_model = scores_of(tmp_path).set_index("lead_id")
+    previous = pq.read_table(tmp_path / "previous_scores.parquet").to_pandas()
+    previous["model_version"] = "0"
+    previous["run_id"] = "an-older-training-run"
+    previous["p_won"] = np.minimum(previous["p_won"] * 10, 1.0)  # another model's numbers
+    previous.to_parquet(tmp_path / "previous_scores.parquet", index=False)
+    run_scoring(trained, second, tmp_path)  # the same date: compares with the edited run
+    after = scores_of(tmp_path).set_index("lead_id")
+    seen = after.index.isin(previous["lead_id"])
+    assert seen.any() and (~seen).any()
+    # as if last week had been scored by this model: the other model's numbers are not used
+    assert after["trend"].equals(same_model["trend"])
+    assert after["trend_reason"].equals(same_model["trend_reason"])
+    assert (after.loc[seen, "trend"] != "model_changed").all()
+    assert (after.loc[~seen, "trend"] == "new").all()
+
+
+def newest_timestamp(settings) -> pd.Timestamp:
+    """The newest time in the sample's leads and activities, read independently of the scorer."""
+    leads = read_table(settings.data.leads)
+    times = [pd.to_datetime(leads[c]).max() for c in ("created_at", "meeting_at", "won_at")]
+    times.append(pd.to_datetime(leads["lost_at"]).max())
+    times.append(pd.to_datetime(read_table(settings.data.activities)["occurred_at"]).max())
+    return max(times)
+
+
+def test_stale_data_is_a_warning_at_the_top_of_every_output(trained, tmp_path, caplog):
+    through = newest_timestamp(trained)
+    fresh = run_scoring(trained, through.normalize() + pd.Timedelta(days=3), tmp_path / "fresh")
+    assert fresh.warnings == ()
+    as_of = through.normalize() + pd.Timedelta(days=8)
+    out = tmp_path / "stale"
+    with caplog.at_level(logging.WARNING, logger="leadscore"):
+        result = run_scoring(trained, as_of, out)
+    day = f"{through:%Y-%m-%d}"
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("stale data")
+    warning = result.warnings[0]
+    assert day in warning and f"{as_of:%Y-%m-%d}" in warning
+    assert warning in caplog.messages
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data_through"] == f"{through:%Y-%m-%d %H:%M:%S}"
+    assert manifest["warnings"] == [warning]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f'<p class="warning">Warning: {warning}</p>' in page
+    assert page.index(warning) < page.index('<table class="summary">')
+    book = openpyxl.load_workbook(out / "report.xlsx")
+    assert book.active.title == "About"
+    about = list(book["About"].iter_rows(values_only=True))
+    assert about[1][:2] == ("Warning", warning)
+    scores_sheet = list(book["Scores"].iter_rows(max_row=2, values_only=True))
+    assert scores_sheet[0][0] == f"Warning: {warning}"
+    assert "Lead" in scores_sheet[1] and book["Scores"].freeze_panes == "E3"  # lead to owner
+    feedback, problems = read_report_xlsx(out / "report.xlsx")  # still a feedback form
+    assert problems == [] and feedback is not None
+
+
+def files_in(folder) -> dict[str, bytes]:
+    """Every file under `folder` (by relative path) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_stale_data_is_refused_before_anything_is_written(trained, tmp_path):
+    through = newest_timestamp(trained)
+    out = tmp_path / "out"
+    run_scoring(trained, through.normalize(), out)  # last week's run in the same folder
+    before = files_in(out)
+    score = trained.score.model_copy(update={"refuse_stale_data": True})
+    strict = trained.model_copy(update={"score": score})
+    stale = through.normalize() + pd.Timedelta(days=8)
+    with pytest.raises(ScoringError, match=f"refused.*{through:%Y-%m-%d}"):
+        run_scoring(strict, stale, out)
+    assert files_in(out) == before  # untouched, the history too
+
+    import yaml
+
+    config = tmp_path / "strict.yaml"
+    config.write_text(yaml.safe_dump(strict.model_dump(mode="json", exclude={"source_path"})))
+    cli_out = tmp_path / "cli"
+    refused = CliRunner().invoke(
+        app, ["score", "-c", str(config), "--as-of", f"{stale:%Y-%m-%d}", "--out", str(cli_out)]
+    )
+    assert refused.exit_code == 1
+    assert f"{through:%Y-%m-%d}" in refused.output
+    assert not cli_out.exists() or files_in(cli_out) == {}
+
+
+def test_dormant_leads_are_flagged_counted_and_scored_at_the_horizon(trained, tmp_path):
+    result = run_scoring(trained, AS_OF, tmp_path)
+    scores = scores_of(tmp_path)
+    leads = read_table(trained.data.leads).set_index("lead_id")
+    age_days = (AS_OF - pd.to_datetime(leads["created_at"])) / pd.Timedelta(days=1)
+    expected = age_days.loc[scores["lead_id"]].to_numpy() > 182
+    assert expected.any() and (~expected).any()
+    assert scores["dormant"].dtype == bool and (scores["dormant"].to_numpy() == expected).all()
+    n = int(expected.sum())
+    assert result.n_dormant == n
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["counts"]["dormant"] == n and manifest["model"]["horizon_days"] == 182
+    text = f"{n:,} older than the model's 182-day horizon, scored as 182 days old"
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"<td>Dormant leads</td><td>{html.escape(text)}</td>" in page
+    book = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    about = {r[0]: r[1] for r in book["About"].iter_rows(values_only=True) if r and r[0]}
+    assert about["Dormant leads"] == text
+    assert "Dormant" in next(book["Scores"].iter_rows(max_row=1, values_only=True))
+    csv = pd.read_csv(tmp_path / "scores.csv", dtype=str)
+    assert set(csv["dormant"]) == {"true", "false"}
+
+    # their age is held: the model sees the same features as for the lead at the horizon
+    bundle, _ = load_scoring_model(trained, f"models:/{trained.mlflow.model_name}@champion")
+    data, _ = read_lead_data(trained)
+    old = data.leads[data.leads["lead_id"].isin(scores.loc[expected, "lead_id"])].head(40)
+    now = score_chunk(bundle, old.assign(snapshot_at=AS_OF).reset_index(drop=True), None, trained)
+    at_horizon = old.assign(snapshot_at=old["created_at"] + pd.Timedelta(days=182))
+    then = score_chunk(bundle, at_horizon.reset_index(drop=True), None, trained)
+    assert now.out["dormant"].all() and not then.out["dormant"].any()
+    assert (now.features[AGE_FEATURE] == 182).all() and (now.shown[AGE_FEATURE] > 182).all()
+    pd.testing.assert_frame_equal(now.features, then.features)
+    np.testing.assert_array_equal(now.out["p_won"], then.out["p_won"])
+    np.testing.assert_array_equal(now.out["p_meeting"], then.out["p_meeting"])
 
 
 def test_formula_injection_is_inert_in_csv_and_xlsx(trained, tmp_path):
@@ -407,3 +580,93 @@ def test_scores_csv_written_by_scoring_is_formula_safe(tmp_path):
     fits = cells["fit_score"].astype(float)
     assert (fits < 0).any()  # negative numbers are written as numbers, without a quote
     np.testing.assert_allclose(fits, parquet["fit_score"], atol=0.01)
+
+
+SHOWN = ["company_name", "contact_name", "owner"]
+
+
+def sheet_rows(book, name: str) -> tuple[list, list[tuple]]:
+    """A sheet's header (the row starting with "Lead" or "Owner") and the rows below it."""
+    rows = list(book[name].iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r and r[0] in ("Lead", "Owner"))
+    return list(rows[at]), rows[at + 1 :]
+
+
+def test_display_and_owner_columns_reach_every_output(trained, tmp_path):
+    """Who the lead is and whose it is, from the leads file, in scores.parquet/csv right after
+    the lead id, in the workbook (with the Owners sheet) and in the HTML call list."""
+    run_scoring(trained, AS_OF, tmp_path)
+    scores = scores_of(tmp_path)
+    assert list(scores.columns[:4]) == ["lead_id", *SHOWN]
+    leads = read_table(trained.data.leads).set_index("lead_id")
+    expected = leads.loc[scores["lead_id"], SHOWN].astype(str).to_numpy()
+    assert (scores[SHOWN].astype(str).to_numpy() == expected).all()
+    csv = pd.read_csv(tmp_path / "scores.csv", dtype=str)
+    assert list(csv.columns[:4]) == ["lead_id", *SHOWN]
+    assert (csv[SHOWN].to_numpy() == expected).all()
+
+    book = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    header, rows = sheet_rows(book, "Scores")
+    assert header[:4] == ["Lead", "Company name", "Contact name", "Owner"]
+    top = scores.sort_values(["score", "lead_id"], ascending=[False, True]).iloc[0]
+    assert rows[0][:4] == (top["lead_id"], top["company_name"], top["contact_name"], top["owner"])
+    header, rows = sheet_rows(book, "Owners")
+    per_owner = scores.groupby("owner")["grade"].value_counts().unstack(fill_value=0)
+    table = {r[0]: r for r in rows}
+    assert set(table) == set(per_owner.index)
+    for owner, counts in per_owner.iterrows():
+        assert table[owner][1] == counts.sum()
+        assert table[owner][2:6] == tuple(int(counts.get(g, 0)) for g in "ABCD")
+        mine = scores[scores["owner"] == owner]
+        assert table[owner][6] == pytest.approx(mine["expected_value"].sum())
+
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    calls = page.split("<h2>This run</h2>", 1)[0]
+    assert f"<b>{html.escape(top['company_name'])}</b>" in calls
+    for owner in per_owner.index:
+        assert f'<option value="{html.escape(owner)}">' in calls
+
+
+def test_score_files_import_cleanly(trained, tmp_path):
+    """scores.csv: ASCII only (the sample's names are ASCII), empty fields for empty text,
+    reason codes and points beside each reason; read with the Parquet schema it is the Parquet
+    table; the Parquet list column holds the same reasons."""
+    import pyarrow.csv as pacsv
+
+    run_scoring(trained, AS_OF, tmp_path)
+    raw = (tmp_path / "scores.csv").read_bytes()
+    raw.decode("ascii")  # no U+2212 minus, no ellipsis
+    assert b'""' not in raw and b",," in raw  # empty reasons: empty fields, never ""
+    table = pq.read_table(tmp_path / "scores.parquet")
+    flat = table.drop_columns(["reasons"])
+    schema = flat.schema.remove_metadata()
+    options = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True)
+    from_csv = pacsv.read_csv(tmp_path / "scores.csv", convert_options=options)
+    assert from_csv.equals(flat.replace_schema_metadata(None))
+    assert schema.field("model_version").type == "string"
+
+    scores = table.to_pandas()
+    bundle, _ = load_scoring_model(trained, f"models:/{trained.mlflow.model_name}@champion")
+    groups = {bundle.spec.group_of(c) for c in bundle.spec.columns}
+    n_reasons = 0
+    for sign in ("pos", "neg"):
+        for k in (1, 2, 3):
+            text, code = scores[f"reason_{sign}_{k}"], scores[f"reason_{sign}_{k}_code"]
+            points = scores[f"reason_{sign}_{k}_points"]
+            assert (text.isna() == code.isna()).all() and (text.isna() == points.isna()).all()
+            said = text.dropna()
+            n_reasons += len(said)
+            assert said.str.contains(r"\([+-]\d+\.\d\d? pts\)$").all()
+            assert ((points.dropna() > 0) if sign == "pos" else (points.dropna() < 0)).all()
+            assert set(code.dropna()) <= groups
+    assert n_reasons > len(scores)
+    codes = pd.concat([scores[f"reason_pos_{k}_code"] for k in (1, 2, 3)]).dropna()
+    assert codes.str.startswith("activity:").any() and (codes == "lead:timeline").any()
+    assert codes.isin(["industry", "job_level", "employees", "lead_source", "country"]).any()
+    first = scores.iloc[0]
+    listed = [(r["code"], r["points"], r["text"]) for r in first["reasons"]]
+    slots = [f"reason_{s}_{k}" for s in ("pos", "neg") for k in (1, 2, 3)]
+    assert listed == [
+        (first[f"{c}_code"], first[f"{c}_points"], first[c]) for c in slots if pd.notna(first[c])
+    ]
+    assert "\u2212" in (tmp_path / "report.html").read_text(encoding="utf-8")  # reports keep it

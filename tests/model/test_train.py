@@ -12,7 +12,7 @@ from leadscore.data.contract import load_lead_data
 from leadscore.data.snapshots import build_examples
 from leadscore.errors import TrainingError
 from leadscore.modeling.baselines import LogisticBaseline, PointsScore
-from leadscore.modeling.evaluate import shap_contributions
+from leadscore.modeling.evaluate import binary_metrics, shap_contributions
 from leadscore.modeling.fit import flat_target_metrics, label_array, train_target
 from leadscore.modeling.inputs import with_feedback
 from leadscore.modeling.split import STRATIFIED_RANDOM, TIME
@@ -92,45 +92,48 @@ def test_metric_names_cover_model_baselines_and_segments(won):
 
 
 @pytest.mark.slow
-def test_model_is_calibrated_on_held_out_rows_and_early_stopped(won, examples, settings):
-    frame, split, model = examples.frame, won.split, won.model
-    fit, cal = frame.loc[split.fit], frame.loc[split.calibration]
-    info = model.metadata
-    assert info.fit_rows == len(fit) and info.calibration_rows == len(cal)
-    # the held-out slice is disjoint from the fit rows (no row, no lead) and later in time
-    assert not set(split.fit) & set(split.calibration)
-    assert not set(fit["lead_id"]) & set(cal["lead_id"])
-    cutoff = split.calibration_cutoff
-    assert info.calibration_cutoff == cutoff.isoformat()
-    assert fit["snapshot_at"].max() < cutoff <= cal["snapshot_at"].min()
-
-    # early stopping: the booster stopped before n_estimators, on the loss of the calibration rows
-    lgbm = model.pipeline.named_steps["lgbm"]
-    best, patience = info.best_iteration, settings.train.model.early_stopping_rounds
-    assert best < settings.train.model.n_estimators
-    (curve,) = [list(metrics["binary_logloss"]) for metrics in lgbm.evals_result_.values()]
-    assert len(curve) == best + patience and int(np.argmin(curve)) + 1 == best
-    X_cal = model.pipeline.named_steps["prep"].transform(cal[examples.spec.columns])
-    y_cal, w_cal = label_array(cal, "won"), cal["weight"].to_numpy(float)
-    held_out_loss = []
-    for k in range(1, best + 1):
-        p = 1 / (1 + np.exp(-lgbm.predict(X_cal, raw_score=True, num_iteration=k)))
-        held_out_loss.append(
-            -np.average(y_cal * np.log(p) + (1 - y_cal) * np.log(1 - p), weights=w_cal)
-        )
-    np.testing.assert_allclose(curve[:best], held_out_loss, rtol=1e-6)
-
-    # the calibrator was fit on the calibration rows: there, mean probability = conversion rate
-    p_cal = model.predict_proba(cal[examples.spec.columns])
-    assert np.average(p_cal, weights=w_cal) == pytest.approx(
-        np.average(y_cal, weights=w_cal), abs=1e-4
+def test_folds_choose_and_calibrate_and_the_shipped_model_is_refit_on_every_row(examples, settings):
+    s = settings.model_copy(
+        update={"train": settings.train.model_copy(update={"families": ("lightgbm",)})}
     )
-
-    val = frame.loc[split.validation, examples.spec.columns]
-    p = model.predict_proba(val)
+    result = train_target(examples, "won", s)
+    frame, split, fit = examples.frame, result.split, result.selection
+    evaluation, shipped = fit.evaluation, result.model
+    # the folds: inside the training rows, oldest first, no lead on both sides of any fold
+    assert len(fit.folds) == s.train.cv_folds
+    for earlier, later in zip(fit.folds, fit.folds[1:], strict=False):
+        assert earlier.start < later.start
+    for fold in fit.folds:
+        assert set(fold.train) | set(fold.valid) <= set(split.train)
+        train, valid = frame.loc[fold.train], frame.loc[fold.valid]
+        assert not set(train["lead_id"]) & set(valid["lead_id"])
+        assert (train["snapshot_at"] < fold.start).all()
+    # early stopping on the folds chose the trees; both models have exactly that many
+    trees = shipped.metadata.best_iteration
+    assert trees == fit.candidates["lightgbm"].n_estimators < s.train.model.n_estimators
+    assert shipped.booster.num_trees() == evaluation.booster.num_trees() == trees
+    # the evaluation model: training rows only, calibrated on the newest folds' OOF log-odds
+    # (the newest fold, reaching back until 100 positives)
+    newest = {sum(len(f.valid) for f in fit.folds[k:]) for k in range(len(fit.folds))}
+    assert evaluation.metadata.fit_rows == len(split.train)
+    assert evaluation.metadata.calibration_rows in newest
+    # the shipped model: every labelled row, calibrated one period later (validation first)
+    labelled = int(frame["label_won"].notna().sum())
+    assert shipped.metadata.fit_rows == labelled and shipped.metadata.evaluation_fit_rows
+    assert shipped.metadata.calibration_rows - len(split.validation) in newest | {0}
+    # the reported validation metrics are the evaluation model's (it never saw those rows)
+    val = frame.loc[split.validation]
+    y, w = label_array(val, "won"), val["weight"].to_numpy(float)
+    honest = binary_metrics(y, evaluation.predict_proba(val[examples.spec.columns]), w)
+    assert result.metrics["lightgbm"]["roc_auc"] == pytest.approx(honest["roc_auc"])
+    assert shipped.metadata.validation_metrics["lightgbm"]["log_loss"] == pytest.approx(
+        honest["log_loss"]
+    )
+    seen = shipped.margin(val[examples.spec.columns])
+    assert not np.allclose(seen, evaluation.margin(val[examples.spec.columns]))
+    p = shipped.predict_proba(val[examples.spec.columns])
     assert ((p > 0) & (p < 1)).all()
-    # the model ranks better than chance on future leads
-    assert won.metrics["lightgbm"]["roc_auc"] > 0.65
+    assert result.metrics["lightgbm"]["roc_auc"] > 0.65
 
 
 @pytest.mark.slow

@@ -12,10 +12,24 @@ import pytest
 from openpyxl import load_workbook
 
 from leadscore.data.io import write_csv
-from leadscore.data.schema import FEEDBACK_COLUMNS, FEEDBACK_OUTCOMES, LEAD_ID_HEADER, SHEET_SCORES
-from leadscore.reporting.html import write_report_html
+from leadscore.data.schema import (
+    COMMENT_HEADER,
+    FEEDBACK_COLUMNS,
+    FEEDBACK_OUTCOMES,
+    LEAD_ID_HEADER,
+    OWNER_HEADER,
+    SHEET_SCORES,
+)
+from leadscore.reporting.html import FILTER_SCRIPT, write_report_html
 from leadscore.reporting.safe_text import restore_text, safe_frame, safe_text
-from leadscore.reporting.summary import SHEET_ABOUT, ReportContext, RunSummary
+from leadscore.reporting.summary import (
+    NO_OWNER,
+    SHEET_ABOUT,
+    SHEET_OWNERS,
+    ReportContext,
+    RunSummary,
+    summary_items,
+)
 from leadscore.reporting.xlsx import write_report_xlsx
 
 INJECTIONS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tfoo", "\rbar"]
@@ -120,18 +134,19 @@ def test_xlsx_sheets_headers_and_order(workbook):
     ws = wb[SHEET_SCORES]
     assert header(ws) == [
         LEAD_ID_HEADER,
-        "Score",
         "Grade",
+        "Score",
         "P(meeting)",
         "P(won)",
-        "Expected value",
-        "Fit (pts)",
-        "Engagement (pts)",
         "Trend",
-        "Explore",
         "Top reasons for",
         "Top reasons against",
         *FEEDBACK_COLUMNS,
+        COMMENT_HEADER,
+        "Expected value",
+        "Fit (pts)",
+        "Engagement (pts)",
+        "Explore",
     ]
     scores = [c.value for c in column(ws, "Score")]
     assert scores == sorted(scores, reverse=True) and len(scores) == 8
@@ -170,7 +185,7 @@ def test_xlsx_numbers_stay_numbers(workbook):
 def test_xlsx_feedback_columns_frozen_header_and_filter(workbook):
     wb, _ = workbook
     ws = wb[SHEET_SCORES]
-    assert ws.freeze_panes == "A2"
+    assert ws.freeze_panes == "B2"  # the lead id column and the header
     last = ws.cell(row=1, column=ws.max_column).column_letter
     assert ws.auto_filter.ref == f"A1:{last}9"
     names = header(ws)
@@ -179,7 +194,14 @@ def test_xlsx_feedback_columns_frozen_header_and_filter(workbook):
     validations = {dv.type: dv for dv in ws.data_validations.dataValidation}
     outcomes = validations["list"]
     assert outcomes.formula1.strip('"').split(",") == list(FEEDBACK_OUTCOMES)
-    assert FEEDBACK_OUTCOMES == ("meeting_held", "disqualified", "won", "lost")
+    assert FEEDBACK_OUTCOMES == (
+        "meeting_held",
+        "disqualified",
+        "won",
+        "lost",
+        "no_response",
+        "score_wrong",
+    )
     assert str(outcomes.sqref) == f"{feedback}2:{feedback}9"
     assert str(validations["date"].sqref) == f"{date_col}2:{date_col}9"
     assert ws.column_dimensions[date_col].number_format == "yyyy-mm-dd"
@@ -229,7 +251,9 @@ def test_xlsx_optional_columns_may_be_absent(tmp_path):
     ws = load_workbook(path)[SHEET_SCORES]
     names = header(ws)
     assert "P(meeting)" not in names and "Trend" not in names and "Explore" not in names
-    assert names[:3] == [LEAD_ID_HEADER, "Score", "Grade"] and names[-2:] == list(FEEDBACK_COLUMNS)
+    assert names[:3] == [LEAD_ID_HEADER, "Grade", "Score"]
+    reasons_end = names.index("Top reasons against") + 1
+    assert names[reasons_end : reasons_end + 3] == [*FEEDBACK_COLUMNS, COMMENT_HEADER]
 
 
 def test_xlsx_max_rows_keeps_the_top(tmp_path):
@@ -254,7 +278,8 @@ def test_html_has_no_external_resources(page):
 
 
 def test_html_escapes_data(page):
-    assert "<script" not in page.lower()
+    assert page.lower().count("<script") == 1  # the filter's own inline script, nothing else
+    assert "<script>" + FILTER_SCRIPT + "</script>" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>bold</b>" not in page
 
@@ -262,9 +287,10 @@ def test_html_escapes_data(page):
 def test_html_content(page):
     assert "leadscore-test" in page and "7" in page and "2025-03-03" in page
     assert "Leads skipped" in page and "Explore share" in page
-    assert "Top 5 leads of 8" in page
-    body = page.split("<tbody>", 1)[1]
-    assert body.count("<tr>") == 5
+    assert "Call list: the top 5 of 8 leads (5 listed)" in page
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr ") == 5
+    assert page.index("Call list") < page.index("This run") < page.index("Score distribution")
     assert f"No activity for 45 days ({MINUS}2.3 pts)" in page
     assert page.count('class="tag">explore</span>') == 1  # the one explore lead in the top 5
 
@@ -275,7 +301,7 @@ def test_html_without_optional_columns(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "<th>P(won)</th>" not in text and "Explore share" not in text
     assert "<th>Grade</th>" in text
-    assert "Top 8 leads of 8" in text
+    assert "Call list: all 8 leads" in text
 
 
 def test_summary_describes_the_whole_run_when_only_the_top_rows_are_listed(tmp_path):
@@ -286,7 +312,7 @@ def test_summary_describes_the_whole_run_when_only_the_top_rows_are_listed(tmp_p
     page = html_path.read_text(encoding="utf-8")
     assert "<td>Leads per grade</td><td>A: 20, B: 30, C: 50, D: 900</td>" in page
     assert "<td>Leads scored</td><td>1,000</td>" in page
-    assert "top 8 of 1,000" in page and "Top 8 leads of 1,000" in page
+    assert "top 8 of 1,000" in page and "the top 200 of 1,000 leads (8 listed)" in page
     assert '<p class="warning">Warning: no data</p>' in page
     book = load_workbook(write_report_xlsx(scores_frame(), tmp_path / "r.xlsx", META, 3, run))
     about = {r[0]: r[1] for r in book[SHEET_ABOUT].iter_rows(values_only=True) if r and r[0]}
@@ -294,3 +320,133 @@ def test_summary_describes_the_whole_run_when_only_the_top_rows_are_listed(tmp_p
     assert about["Leads listed"] == "top 3 of 1,000 (highest scores)"
     assert about["Warning"] == "no data"
     assert book.active.title == SHEET_ABOUT
+
+
+IDENTITY = ReportContext(
+    model_name="leadscore-test",
+    display_columns=("company_name", "contact_name"),
+    owner_column="owner",
+    currency="EUR",
+    mean_won_amount=12_345.0,
+)
+
+
+def identity_frame() -> pd.DataFrame:
+    """`scores_frame` with who each lead is and whose it is (one lead has no owner)."""
+    frame = scores_frame()
+    n = len(frame)
+    frame.insert(
+        1, "company_name", [f"=Company {i}" if i == 0 else f"Company {i}" for i in range(n)]
+    )
+    frame.insert(2, "contact_name", [f"Contact {i}" for i in range(n)])
+    frame.insert(3, "owner", ["Ann", "Bob", "Ann", None, "Bob", "Ann", "Bob", "Ann"])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def identity_book(tmp_path_factory):
+    path = tmp_path_factory.mktemp("identity") / "report.xlsx"
+    write_report_xlsx(identity_frame(), path, IDENTITY)
+    return load_workbook(path)
+
+
+def test_xlsx_reads_identity_then_rank_then_reasons_then_feedback(identity_book):
+    ws = identity_book[SHEET_SCORES]
+    names = header(ws)
+    assert names[:9] == [
+        LEAD_ID_HEADER,
+        "Company name",
+        "Contact name",
+        OWNER_HEADER,
+        "Grade",
+        "Score",
+        "P(meeting)",
+        "P(won)",
+        "Trend",
+    ]
+    assert names[9:14] == ["Top reasons for", "Top reasons against", *FEEDBACK_COLUMNS, "Comment"]
+    assert names[14] == "Expected value (EUR)"
+    first = {name: ws.cell(row=2, column=j + 1).value for j, name in enumerate(names)}
+    assert first[LEAD_ID_HEADER] == "'\tfoo" and first["Company name"] == "Company 4"
+    assert first[OWNER_HEADER] == "Bob" and first["Contact name"] == "Contact 4"
+    assert "'=Company 0" in [c.value for c in column(ws, "Company name")]  # formula guard
+
+
+def test_xlsx_freezes_identity_and_header_wraps_reasons_and_prints_landscape(identity_book):
+    ws = identity_book[SHEET_SCORES]
+    assert ws.freeze_panes == "E2"  # right of lead, company, contact and owner; below the header
+    reasons = column(ws, "Top reasons for")
+    assert all(c.alignment.wrap_text for c in reasons)
+    (joined,) = [c.row for c in reasons if c.value and "pricing" in c.value]  # 2 reasons, 3 lines
+    assert ws.row_dimensions[joined].height == 45
+    assert ws.row_dimensions[joined + 1].height is None  # one line: the default height
+    assert all(c.alignment.wrap_text for c in column(ws, "Top reasons against"))
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_rows == "$1:$1"
+    comment = ws.cell(row=1, column=header(ws).index("Comment") + 1).column_letter
+    assert ws.print_area == f"'{SHEET_SCORES}'!$A$1:${comment}$9"
+
+
+def test_xlsx_owners_sheet_counts_grades_value_and_top_leads(identity_book):
+    assert identity_book.sheetnames == [SHEET_SCORES, SHEET_OWNERS, SHEET_ABOUT]
+    rows = list(identity_book[SHEET_OWNERS].iter_rows(values_only=True))
+    assert rows[1] == (
+        OWNER_HEADER,
+        "Leads",
+        "A",
+        "B",
+        "C",
+        "D",
+        "Expected value (EUR)",
+        "Top leads",
+    )
+    table = {r[0]: r for r in rows[2:]}
+    assert list(table) == ["Ann", "Bob", NO_OWNER]
+    frame = identity_frame()
+    ann = frame[frame["owner"] == "Ann"]
+    assert table["Ann"][1] == len(ann) == 4
+    assert table["Ann"][2:6] == tuple(int((ann["grade"] == g).sum()) for g in "ABCD")
+    assert table["Ann"][6] == pytest.approx(ann["expected_value"].sum())
+    top = ann.sort_values("score", ascending=False).iloc[0]
+    assert table["Ann"][7].split("\n")[0] == (
+        f"{top['company_name']} ({top['lead_id']}): {top['grade']}, score {top['score']}"
+    )
+    assert table[NO_OWNER][1] == 1
+
+
+def test_expected_value_says_how_it_was_computed_or_why_it_is_empty(tmp_path):
+    about = dict(summary_items(identity_frame(), IDENTITY))
+    assert "average won deal in training (EUR 12,345)" in about["Expected value (EUR)"]
+    blank = identity_frame().assign(expected_value=np.nan)
+    no_amounts = replace(IDENTITY, mean_won_amount=None)
+    note = dict(summary_items(blank, no_amounts))["Expected value (EUR)"]
+    assert note.startswith("not shown: no deal amounts are known")
+    path = write_report_xlsx(blank, tmp_path / "r.xlsx", no_amounts)
+    assert "Expected value (EUR)" not in header(load_workbook(path)[SHEET_SCORES])
+    page = write_report_html(blank, tmp_path / "r.html", no_amounts).read_text(encoding="utf-8")
+    assert "not shown: no deal amounts are known" in page
+
+
+def test_html_call_list_shows_identity_owner_and_filters(tmp_path):
+    path = write_report_html(identity_frame(), tmp_path / "r.html", IDENTITY)
+    page = path.read_text(encoding="utf-8")
+    calls, rest = page.split("<h2>This run</h2>", 1)
+    assert "<th>Owner</th>" in calls and "<b>Company 4</b>" in calls and "Contact 4" in calls
+    assert "&#x27;" not in calls.split("<tbody>")[1][:200]  # no formula guard in HTML
+    assert '<option value="Ann">Ann (4)</option>' in calls
+    assert f'<option value="{NO_OWNER}">{NO_OWNER} (1)</option>' in calls
+    rows = re.findall(r'<tr data-rank="(\d+)" data-grade="(\w)" data-owner="([^"]*)"', calls)
+    assert [int(r[0]) for r in rows] == list(range(1, 9))
+    assert rows[0][1:] == ("A", "Bob") and (NO_OWNER in [r[2] for r in rows])
+    assert "Leads per owner" in rest and "Score distribution" in rest
+
+
+def test_html_lists_each_owners_top_leads(tmp_path):
+    frame = identity_frame()
+    path = write_report_html(frame, tmp_path / "r.html", replace(IDENTITY, top_n=2))
+    page = path.read_text(encoding="utf-8")
+    owners = re.findall(r'data-owner="([^"]*)"', page)
+    assert sorted(owners) == sorted(["Ann", "Ann", "Bob", "Bob", NO_OWNER])
+    assert "the top 2 per owner of 8 leads (5 listed)" in page

@@ -5,10 +5,17 @@ row 1, the first lead row 2) and the bad value. `check_data` collects all proble
 `load_lead_data` raises `ContractError` listing them, unless the config says to drop bad rows.
 Role columns come out under canonical names (`lead_id`, `created_at`, `meeting_at`, ...); attribute
 columns keep the user's names.
+
+With `labels.export_date` set, the labelled data is read as it stood on that date (`cut_at`):
+leads created later are left out with their events, events dated later are left out, outcome
+times dated later are blanked (a deal amount with its later win), and attribute types are
+inferred from the leads created by then. Training on full files with `export_date: D` then sees
+exactly what training on files exported at D sees.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +32,8 @@ from leadscore.data.parse import (
     strip_text,
 )
 from leadscore.errors import ContractError, DataFileError, Problem
+
+log = logging.getLogger(__name__)
 
 TIME_ROLES = ("created_at", "meeting_at", "won_at", "lost_at")
 OUTCOME_ROLES = ("meeting_at", "won_at", "lost_at", "amount", "meeting_flag", "won_flag")
@@ -43,6 +52,8 @@ class LeadData:
     export_date: pd.Timestamp | None
     warnings: tuple[Problem, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    # the configured export date the data was cut at (`cut_at`); None: read whole
+    cut_at: pd.Timestamp | None = None
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -162,7 +173,7 @@ def _infer_attributes(
     """Categorical and numeric attribute columns: from the config, else inferred from values."""
     cols = settings.columns
     notes: list[Problem] = []
-    skip = used | set(cols.exclude)
+    skip = used | set(cols.exclude) | set(cols.shown)  # shown columns are never features
     if cols.categorical is not None or cols.numeric is not None:
         return list(cols.categorical or []), list(cols.numeric or []), notes
     categorical, numeric = [], []
@@ -390,11 +401,13 @@ def read_lead_data(
     if raw is None:
         return None, problems
     roles = lead_roles(settings, list(raw.columns), include_outcomes)
-    missing = _check_columns(raw, list(roles.values()), file)
+    missing = _check_columns(raw, [*roles.values(), *settings.columns.shown], file)
     if missing:
         return None, problems + missing
     used = set(_role_map(settings, True).values())
-    categorical, numeric, notes = _infer_attributes(raw, settings, used, file)
+    cut = cut_date(settings) if include_outcomes else None
+    early = raw if cut is None else raw[created_by(raw, roles, cut)]
+    categorical, numeric, notes = _infer_attributes(early, settings, used, file)
     problems += attribute_column_problems(list(raw.columns), categorical + numeric, file)
     if any(p.message == "missing column" for p in problems):
         return None, problems
@@ -420,7 +433,55 @@ def read_lead_data(
         warnings=tuple(notes),
         sources=sources,
     )
-    return data, problems
+    return (data if cut is None else cut_at(data, cut)), problems
+
+
+def cut_date(settings: Settings) -> pd.Timestamp | None:
+    """The configured export date the labelled data is cut at; None without one, or without
+    creation times (nothing to date the leads by)."""
+    if not settings.labels.export_date or not settings.columns.created_at:
+        return None
+    return pd.Timestamp(settings.labels.export_date)
+
+
+def created_by(raw: pd.DataFrame, roles: dict[str, str], when: pd.Timestamp) -> np.ndarray:
+    """Raw lead rows created at or before `when` (rows with a bad creation time too: the contract
+    reports them)."""
+    created = parse_timestamps(raw[roles["created_at"]])
+    return (~(created > when)).to_numpy(bool)
+
+
+def cut_at(data: LeadData, when: pd.Timestamp) -> LeadData:
+    """The data as it stood at `when`: leads created later left out with their events; events
+    dated later left out; meeting, win and loss times dated later blanked, and the deal amount
+    of a win dated later (the amount came with the win). Leads keep their order; feedback is
+    cut where it is applied (`cut_at` is recorded)."""
+    leads = data.leads
+    keep = ~(leads["created_at"] > when).to_numpy(bool)
+    leads = leads[keep].reset_index(drop=True)
+    blanked = 0
+    for role in ("meeting_at", "won_at", "lost_at"):
+        if role not in leads:
+            continue
+        later = (leads[role] > when).to_numpy(bool)
+        blanked += int(later.sum())
+        if role == "won_at" and "amount" in leads:
+            leads["amount"] = leads["amount"].mask(later)
+        leads[role] = leads[role].mask(later)
+    acts, n_acts = data.activities, 0
+    if acts is not None:
+        mine = acts["lead_id"].isin(leads["lead_id"]).to_numpy(bool)
+        use = mine & (acts["occurred_at"] <= when).to_numpy(bool)
+        n_acts = int((~use).sum())
+        acts = acts[use].reset_index(drop=True)
+        for col in ("lead_id", "activity_type"):  # no level that only later rows had
+            if isinstance(acts[col].dtype, pd.CategoricalDtype):
+                acts[col] = acts[col].cat.remove_unused_categories()
+    log.info(
+        f"data as of the export date {when:%Y-%m-%d}: {int((~keep).sum()):,} lead(s) created "
+        f"later, {n_acts:,} activities and {blanked:,} outcome time(s) dated later left out"
+    )
+    return replace(data, leads=leads, activities=acts, export_date=when, cut_at=when)
 
 
 def drop_leads(leads: pd.DataFrame, bad_ids: set[str]) -> pd.DataFrame:
@@ -446,6 +507,7 @@ def _drop_bad_rows(data: LeadData, problems: list[Problem]) -> LeadData:
         export_date=data.export_date,
         warnings=data.warnings + tuple(problems),
         sources=data.sources,
+        cut_at=data.cut_at,
     )
 
 

@@ -28,6 +28,10 @@ RECENCY_FEATURE = "days_since_last_activity"
 ACTIVITY_PREFIX = "act__"
 ALL_TYPES = "all"
 OTHER = "(other)"
+# the reason group of the lead's timeline: its age, days since its last activity and its
+# activity counts over all types, which together say one thing ("Lead is 6 months old, no
+# activity for 45 days") and would contradict each other as separate reasons
+TIMELINE_GROUP = "lead:timeline"
 
 
 def slug(text: str) -> str:
@@ -45,6 +49,9 @@ class FeatureSpec:
     windows_days: tuple[int, ...]
     has_time: bool  # the lead's age (days since created) is a feature
     has_activities: bool
+    # activity counts may only raise the probability (LightGBM monotone constraints, +1);
+    # False in specs stored before the setting existed (trained without constraints)
+    monotone_activity: bool = False
 
     def activity_feature(self, activity_type: str, window: int | None) -> str:
         """Column name of a count: per type (or all types) over a window (None: all time)."""
@@ -66,8 +73,15 @@ class FeatureSpec:
         age = [AGE_FEATURE] if self.has_time else []
         return [*self.categorical, *self.numeric, *age, *self.activity_columns]
 
+    def monotone_constraints(self) -> list[int]:
+        """LightGBM monotone constraints in `columns` order: +1 (more events never lower the
+        probability) on every activity count when `monotone_activity`, else none (0)."""
+        up = self.monotone_activity
+        return [int(up and c.startswith(ACTIVITY_PREFIX)) for c in self.columns]
+
     def group_of(self, column: str) -> str:
-        """The original thing a feature describes: an attribute column, an activity type, ...
+        """The original thing a feature describes: an attribute column, an activity type (all
+        its windows), or the lead's timeline (`TIMELINE_GROUP`: age, recency, all-type counts).
 
         Reasons are given once per group, never per encoded or derived column.
         """
@@ -76,9 +90,9 @@ class FeatureSpec:
             for t in self.activity_types:
                 if slug(t) == kind:
                     return f"{ACTIVITY_GROUP_PREFIX}{t}"
-            return f"{ACTIVITY_GROUP_PREFIX}{ALL_TYPES}"
-        if column == RECENCY_FEATURE:
-            return f"{ACTIVITY_GROUP_PREFIX}{ALL_TYPES}"
+            return TIMELINE_GROUP
+        if column in (AGE_FEATURE, RECENCY_FEATURE):
+            return TIMELINE_GROUP
         return column
 
     def to_dict(self) -> dict:
@@ -301,13 +315,31 @@ def build_features(
     return out[spec.columns]
 
 
+def hold_age(features: pd.DataFrame, horizon_days: float | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features with every age beyond `horizon_days` held at it, and which rows were held.
+
+    Training snapshots stop at `snapshots.max_age_days`, so a model never saw an older lead:
+    scoring and the drift reference use the age at that horizon instead of extrapolating.
+    """
+    if horizon_days is None or AGE_FEATURE not in features:
+        return features, np.zeros(len(features), bool)
+    age = features[AGE_FEATURE].to_numpy()
+    older = np.nan_to_num(age, nan=-np.inf) > horizon_days
+    if not older.any():
+        return features, older
+    held = features.copy()
+    held[AGE_FEATURE] = np.where(older, horizon_days, age).astype(age.dtype)
+    return held, older
+
+
 class LeadPreprocessor(TransformerMixin, BaseEstimator):
     """Fix category levels and column names learnt in training; first step of every pipeline.
 
     Categorical columns become pandas categoricals over the levels seen in training (the
     `max_categories` most frequent; rarer and unseen values become "(other)", missing values
     "(missing)"). Numeric columns become float32. Output columns get LightGBM-safe names;
-    `input_feature_` maps each output column back to its original column.
+    `input_feature_` maps each output column back to its original column. `typical_` keeps the
+    mean of each activity count over the training rows (reasons word a count below it as such).
     """
 
     def __init__(self, categorical=(), numeric=(), max_categories: int = 50):
@@ -323,6 +355,9 @@ class LeadPreprocessor(TransformerMixin, BaseEstimator):
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
             keep = [str(k) for k, _ in ranked[: self.max_categories]]
             self.categories_[col] = sorted(set(keep) | {OTHER, MISSING})
+        counts = [c for c in X.columns if str(c).startswith(ACTIVITY_PREFIX)]
+        means = X[counts].apply(pd.to_numeric, errors="coerce").mean() if counts else {}
+        self.typical_ = {str(c): float(v) for c, v in dict(means).items() if np.isfinite(v)}
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.output_names_ = _unique_slugs(list(X.columns))
         self.input_feature_ = dict(zip(self.output_names_, X.columns, strict=True))

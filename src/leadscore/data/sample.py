@@ -16,6 +16,12 @@ gives byte-identical files. The generative story, in order:
 5. Activity events: a decaying stream from creation (rate rising with engagement, mix shifting to
    high-intent types), a burst of high-intent events in the weeks before a meeting, some deal
    activity between meeting and close, and little activity after a close. Nothing after export.
+
+The parameters and formulas live in `leadscore.data.sample_model`, shared with
+`leadscore.data.sample_truth`, which computes the open leads' true probabilities. A later export
+of the same funnel (`generate_exports`, `write_sample(later_days=...)`) cuts the same potential
+outcomes and event streams at a later date and adds the leads created in between, drawn from a
+random stream of their own, so the first export does not change.
 """
 
 from __future__ import annotations
@@ -32,91 +38,59 @@ import pyarrow.compute as pc
 from leadscore.config import Settings, settings_from_dict
 from leadscore.data.io import write_csv
 from leadscore.data.parse import nonblank_text, utc_naive
+from leadscore.data.sample_model import (
+    ACTIVITY_TYPES,
+    BASE_EVENTS_MEAN,
+    BURST_BASE,
+    BURST_GAMMA,
+    BURST_SLOPE,
+    COUNTRIES,
+    CREATING_EVENT_SECONDS,
+    DAY,
+    DISQUALIFY_DELAY_MEAN,
+    EMPLOYEES_LOG_SD,
+    EMPLOYEES_MEDIAN,
+    EMPLOYEES_RANGE,
+    ENGAGEMENT_NOISE_SD,
+    ENGAGEMENT_SHIFT,
+    ENGAGEMENT_SLOPE,
+    FAST_EVENTS_DAYS,
+    FAST_EVENTS_SHARE,
+    INDUSTRIES,
+    INTENT_CENTRE,
+    INTENT_NOISE_SD,
+    JOB_FUNCTIONS,
+    JOB_LEVELS,
+    LEAD_SOURCES,
+    LOST_AFTER_MEETING_P,
+    MEETING_DELAY_MAX,
+    MEETING_DELAY_MEDIAN,
+    MEETING_DELAY_SD,
+    MEETING_DELAY_SLOPE,
+    POST_CLOSE_KEEP_P,
+    REVENUE_LOG_SD,
+    SLOW_EVENTS_DAYS,
+    SMALL_COMPANY,
+    TYPE_MIX_BURST,
+    TYPE_MIX_HIGH,
+    TYPE_MIX_LOW,
+    WON_DELAY_BETA,
+    WON_DELAY_MIN,
+    WON_DELAY_SPAN,
+    column,
+    creating_event_types,
+    disqualify_chance,
+    high_intent_share,
+    intent_fit,
+    meeting_chance,
+    normalised,
+    size_z,
+    win_chance,
+)
+from leadscore.data.sample_truth import true_probabilities
 
 EXPORT_DATE: pd.Timestamp = pd.Timestamp("2026-11-01")
-
-ACTIVITY_TYPES: tuple[str, ...] = (
-    "email_open",
-    "email_click",
-    "page_view",
-    "pricing_page_view",
-    "content_download",
-    "webinar_attended",
-    "demo_request",
-    "form_submit",
-)
-
-DAY = 86_400
-
-# name: (share of accounts, log-employees shift, revenue per employee USD, intent effect,
-#        extra intent when the lead came from a webinar, company-name word)
-INDUSTRIES: dict[str, tuple[float, float, float, float, float, str]] = {
-    "Software": (0.18, 0.0, 260_000, 0.45, 0.70, "Systems"),
-    "Financial services": (0.11, 0.5, 420_000, 0.30, 0.50, "Capital"),
-    "Healthcare": (0.09, 0.4, 190_000, 0.10, 0.40, "Health"),
-    "Manufacturing": (0.12, 0.5, 300_000, 0.00, -0.40, "Industries"),
-    "Retail": (0.09, 0.3, 170_000, -0.20, -0.50, "Stores"),
-    "Logistics": (0.07, 0.2, 230_000, 0.10, -0.20, "Logistics"),
-    "Education": (0.06, 0.1, 90_000, -0.50, -0.40, "Learning"),
-    "Government": (0.04, 0.9, 120_000, -0.40, 0.10, "Agency"),
-    "Media": (0.06, -0.3, 210_000, -0.10, 0.30, "Media"),
-    "Telecommunications": (0.05, 0.8, 380_000, 0.20, 0.00, "Networks"),
-    "Professional services": (0.13, -0.2, 150_000, 0.15, 0.20, "Partners"),
-}
-
-# name: (share, intent effect)
-COUNTRIES: dict[str, tuple[float, float]] = {
-    "United States": (0.40, 0.10),
-    "United Kingdom": (0.11, 0.05),
-    "Germany": (0.09, 0.00),
-    "Canada": (0.06, 0.05),
-    "France": (0.06, -0.10),
-    "India": (0.06, -0.35),
-    "Australia": (0.05, 0.05),
-    "Netherlands": (0.04, 0.05),
-    "Brazil": (0.04, -0.25),
-    "Spain": (0.03, -0.15),
-    "Japan": (0.03, -0.20),
-    "Sweden": (0.03, 0.05),
-}
-
-# name: (share at small companies, share elsewhere, intent effect, slope of intent on company size)
-JOB_LEVELS: dict[str, tuple[float, float, float, float]] = {
-    "C-level": (0.16, 0.05, 0.30, 0.55),
-    "VP": (0.08, 0.09, 0.50, 0.50),
-    "Director": (0.14, 0.17, 0.45, 0.35),
-    "Manager": (0.24, 0.28, 0.15, 0.05),
-    "Individual contributor": (0.26, 0.31, -0.30, -0.25),
-    "Consultant": (0.06, 0.05, -0.40, 0.00),
-    "Student": (0.06, 0.05, -2.00, -0.30),
-}
-
-# name: (share, intent effect)
-JOB_FUNCTIONS: dict[str, tuple[float, float]] = {
-    "Sales": (0.20, 0.35),
-    "Marketing": (0.22, 0.40),
-    "Operations": (0.13, 0.10),
-    "IT": (0.14, 0.20),
-    "Finance": (0.08, 0.00),
-    "Engineering": (0.10, -0.15),
-    "HR": (0.05, -0.25),
-    "Executive": (0.03, 0.30),
-    "Other": (0.05, -0.40),
-}
-
-# name: (share mid-history, drift of the log-share over the history, intent effect,
-#        activity type of the event that created the lead, or None)
-LEAD_SOURCES: dict[str, tuple[float, float, float, str | None]] = {
-    "web_form": (0.15, 0.0, 0.50, "form_submit"),
-    "webinar": (0.08, 0.5, 0.00, "webinar_attended"),
-    "paid_search": (0.18, -0.7, -0.20, "page_view"),
-    "organic_search": (0.16, 0.0, 0.00, "page_view"),
-    "event": (0.07, 0.3, 0.35, None),
-    "referral": (0.05, 0.2, 1.00, None),
-    "partner": (0.06, 0.3, 0.60, None),
-    "email_campaign": (0.12, -0.3, -0.30, "email_click"),
-    "content_syndication": (0.13, 0.7, -0.80, "content_download"),
-}
+HISTORY_DAYS = 730  # leads are created over the two years before the export date
 
 LEADS_PER_ACCOUNT_P: tuple[float, ...] = (0.42, 0.22, 0.14, 0.10, 0.07, 0.05)
 COMPANY_WORDS: tuple[str, ...] = (
@@ -125,23 +99,6 @@ COMPANY_WORDS: tuple[str, ...] = (
     "Maple", "Meridian", "North", "Nova", "Orbit", "Pine", "Pioneer", "Quantum", "River",
     "Sierra", "Silver", "Summit", "Union", "Vertex", "Vista", "West", "Zenith",
 )  # fmt: skip
-
-# Activity-type mixes: low intent, high intent, and the mix of a pre-meeting burst.
-TYPE_MIX_LOW = (0.42, 0.14, 0.30, 0.02, 0.07, 0.03, 0.005, 0.015)
-TYPE_MIX_HIGH = (0.20, 0.13, 0.28, 0.14, 0.07, 0.05, 0.06, 0.07)
-TYPE_MIX_BURST = (0.10, 0.10, 0.26, 0.24, 0.06, 0.04, 0.11, 0.09)
-
-# Funnel calibration (intercepts on the logit scale and event rates).
-MEETING_INTERCEPT = -1.9
-MEETING_SLOPE = 1.0
-WIN_INTERCEPT = -1.55
-WIN_SLOPE = 0.8
-WIN_SWEET_SPOT = 2.2
-CONVERSION_DRIFT = -0.35
-LOST_AFTER_MEETING_P = 0.7
-BASE_EVENTS_MEAN = 29.0
-POST_CLOSE_KEEP_P = 0.1
-
 
 # the sample's feedback ends 2026-11-22, so no sample feedback date lies in the future
 FEEDBACK_HORIZON = pd.Timedelta(weeks=3)
@@ -157,6 +114,19 @@ SAMPLE_NOTES: dict[str, tuple[str, ...]] = {
     "disqualified": ("no reply after 3 attempts", "not a buyer", "too small for us"),
 }
 SAMPLE_NOTE_SHARE = 0.6
+# who the lead is and whose it is (display columns, never features): a contact name per lead and
+# an owner per account (its leads share it), from a random stream of their own
+OWNER_SHARES: dict[str, float] = {**dict.fromkeys(SAMPLE_REPS, 0.18), "Inbound queue": 0.10}
+FIRST_NAMES: tuple[str, ...] = (
+    "Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jamal", "Kira",
+    "Liam", "Mei", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera",
+    "Wes", "Ximena", "Yusuf", "Zoe",
+)  # fmt: skip
+LAST_NAMES: tuple[str, ...] = (
+    "Andersen", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Haddad", "Ito",
+    "Jensen", "Kowalski", "Lopez", "Meyer", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi",
+    "Schmidt", "Tanaka", "Urban", "Virtanen", "Walsh", "Yilmaz", "Zhang",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,22 +142,37 @@ class SampleData:
     truth: pd.DataFrame | None = None
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function."""
-    return 1.0 / (1.0 + np.exp(-x))
+@dataclass(frozen=True)
+class SampleExports:
+    """The funnel exported at the export date (`first`, what `generate_funnel` returns) and, with
+    `later_days`, again at `later_date`: the same leads and events with the outcomes reached by
+    then, plus the leads created and the events that happened in between (`later`)."""
+
+    first: SampleData
+    later: SampleData | None = None
+    later_date: pd.Timestamp | None = None
 
 
-def _normalised(p: np.ndarray | tuple[float, ...]) -> np.ndarray:
-    """Probabilities scaled to sum to one."""
-    p = np.asarray(p, dtype=float)
-    return p / p.sum()
+@dataclass(frozen=True)
+class _Cohort:
+    """Leads generated together, before any cut at an export date: attribute columns, creation
+    and potential outcome times (seconds, -1 where none), deal amounts, whether the CRM misses
+    the lead's meeting, and events as (lead index, seconds, type code) up to the last export."""
+
+    attributes: pd.DataFrame
+    created: np.ndarray
+    potential: dict[str, np.ndarray]
+    amounts: np.ndarray
+    unlogged: np.ndarray
+    events: tuple[np.ndarray, np.ndarray, np.ndarray]
+    n_accounts: int
 
 
 def _choice(
     rng: np.random.Generator, probs: np.ndarray | tuple[float, ...], size: int
 ) -> np.ndarray:
     """Category codes (int8) drawn with fixed probabilities, by inverse CDF."""
-    cum = np.cumsum(_normalised(probs))
+    cum = np.cumsum(normalised(probs))
     cum[-1] = 1.0
     return np.searchsorted(cum, rng.random(size), side="right").astype(np.int8)
 
@@ -199,11 +184,6 @@ def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return (u[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
 
 
-def _column(values: dict) -> tuple[np.ndarray, ...]:
-    """Transpose a table of parameter tuples into one numpy array per field."""
-    return tuple(np.array(col) for col in zip(*values.values(), strict=True))
-
-
 def _labels(
     names: list[str] | tuple[str, ...], codes: np.ndarray, missing: np.ndarray | None = None
 ) -> pd.Series:
@@ -212,9 +192,9 @@ def _labels(
     return pa.array(list(names), pa.string()).take(indices).to_pandas()
 
 
-def _ids(prefix: str, count: int, width: int) -> pa.Array:
-    """Identifiers like 'L0000001': a prefix and a zero-padded 1-based number."""
-    numbers = pc.cast(pa.array(np.arange(1, count + 1)), pa.string())
+def _ids(prefix: str, count: int, width: int, first: int = 1) -> pa.Array:
+    """Identifiers like 'L0000001': a prefix and a zero-padded number counting from `first`."""
+    numbers = pc.cast(pa.array(np.arange(first, first + count)), pa.string())
     return pc.binary_join_element_wise(prefix, pc.utf8_lpad(numbers, width=width, padding="0"), "")
 
 
@@ -228,7 +208,7 @@ def _seconds(ts: pd.Timestamp) -> int:
 
 def _account_sizes(rng: np.random.Generator, n_leads: int) -> np.ndarray:
     """Leads per account (1-6, skewed), summing exactly to `n_leads`."""
-    mean = float(np.dot(np.arange(1, 7), _normalised(LEADS_PER_ACCOUNT_P)))
+    mean = float(np.dot(np.arange(1, 7), normalised(LEADS_PER_ACCOUNT_P)))
     sizes = _choice(rng, LEADS_PER_ACCOUNT_P, int(n_leads / mean * 1.2) + 16).astype(np.int64) + 1
     total = np.cumsum(sizes)
     n_accounts = int(np.searchsorted(total, n_leads)) + 1
@@ -239,13 +219,19 @@ def _account_sizes(rng: np.random.Generator, n_leads: int) -> np.ndarray:
 
 def _accounts(rng: np.random.Generator, n_accounts: int) -> dict[str, np.ndarray]:
     """Account firmographics: industry, true employees and revenue, country and missing masks."""
-    share, log_shift, rev_per_emp, *_ = _column(INDUSTRIES)
+    share, log_shift, rev_per_emp, *_ = column(INDUSTRIES)
     industry = _choice(rng, share, n_accounts)
-    log_emp = np.log(120.0) + log_shift[industry] + rng.normal(0.0, 1.5, n_accounts)
-    employees = np.clip(np.round(np.exp(log_emp)), 1, 300_000).astype(np.int64)
-    revenue = employees * rev_per_emp[industry] * np.exp(rng.normal(0.0, 0.5, n_accounts))
+    log_emp = (
+        np.log(EMPLOYEES_MEDIAN)
+        + log_shift[industry]
+        + rng.normal(0.0, EMPLOYEES_LOG_SD, n_accounts)
+    )
+    employees = np.clip(np.round(np.exp(log_emp)), *EMPLOYEES_RANGE).astype(np.int64)
+    revenue = (
+        employees * rev_per_emp[industry] * np.exp(rng.normal(0.0, REVENUE_LOG_SD, n_accounts))
+    )
     revenue = np.round(revenue, -3)
-    country = _choice(rng, _column(COUNTRIES)[0], n_accounts)
+    country = _choice(rng, column(COUNTRIES)[0], n_accounts)
     employees_missing = rng.random(n_accounts) < 0.08
     revenue_missing = rng.random(n_accounts) < np.where(employees_missing, 0.6, 0.07)
     country_missing = rng.random(n_accounts) < 0.05
@@ -296,13 +282,13 @@ def lead_roles(
 ) -> dict[str, np.ndarray]:
     """Job level (more C-level at small companies), job function and lead source (drifting mix)."""
     n = len(progress)
-    small_p, large_p, *_ = _column(JOB_LEVELS)
+    small_p, large_p, *_ = column(JOB_LEVELS)
     level = np.where(small_company, _choice(rng, small_p, n), _choice(rng, large_p, n))
-    function = _choice(rng, _column(JOB_FUNCTIONS)[0], n)
+    function = _choice(rng, column(JOB_FUNCTIONS)[0], n)
     executive = list(JOB_FUNCTIONS).index("Executive")
     c_level = level == list(JOB_LEVELS).index("C-level")
     function = np.where(c_level & (rng.random(n) < 0.6), executive, function).astype(np.int8)
-    src_share, src_drift, *_ = _column(LEAD_SOURCES)
+    src_share, src_drift, *_ = column(LEAD_SOURCES)
     logits = np.log(src_share)[None, :] + np.outer(progress - 0.5, src_drift)
     source = _choice_rows(rng, np.exp(logits))
     syndicated = source == list(LEAD_SOURCES).index("content_syndication")
@@ -324,59 +310,48 @@ def _intent(
     roles: dict[str, np.ndarray],
     progress: np.ndarray,
 ) -> np.ndarray:
-    """Latent intent per lead, fit plus noise, on a logit-like scale.
-
-    Interactions: company size helps only senior levels (and hurts juniors); a webinar source is
-    worth much more in some industries than others.
-    """
-    n = len(progress)
-    *_, ind_effect, webinar_effect, _ = _column(INDUSTRIES)
-    *_, lvl_effect, lvl_size_slope = _column(JOB_LEVELS)
-    fn_effect = _column(JOB_FUNCTIONS)[1]
-    src_effect = _column(LEAD_SOURCES)[2].astype(float)
-    size_z = (np.log10(employees) - 2.1) / 0.65
-    level, source = roles["level"], roles["source"]
-    webinar = source == list(LEAD_SOURCES).index("webinar")
-    fit = (
-        ind_effect[industry]
-        + lvl_effect[level]
-        + lvl_size_slope[level] * np.clip(size_z, -2.5, 2.5)
-        + np.where(roles["function_missing"], -0.15, fn_effect[roles["function"]])
-        + src_effect[source]
-        + np.where(webinar, webinar_effect[industry], 0.0)
-        + np.where(country_missing, -0.1, _column(COUNTRIES)[1][country])
-        + CONVERSION_DRIFT * (progress - 0.5)
+    """Latent intent per lead on a logit-like scale: fit (`intent_fit`) plus noise that only
+    engagement reveals."""
+    fit = intent_fit(
+        industry,
+        employees,
+        country,
+        country_missing,
+        roles["level"],
+        roles["function"],
+        roles["function_missing"],
+        roles["source"],
+        progress,
     )
-    return fit + rng.normal(0.0, 0.85, n)
+    return fit + rng.normal(0.0, INTENT_NOISE_SD, len(progress))
 
 
 def _outcomes(
-    rng: np.random.Generator, created: np.ndarray, intent: np.ndarray, size_z: np.ndarray
+    rng: np.random.Generator, created: np.ndarray, intent: np.ndarray, size: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Potential outcome times in seconds (int64; -1 where none), before censoring at export.
 
     Returns `meeting`, `won`, `lost` and `close` (the earlier of won/lost, -1 when never closed).
     """
     n = len(created)
-    centred = intent - 0.3
-    has_meeting = rng.random(n) < _sigmoid(MEETING_INTERCEPT + MEETING_SLOPE * centred)
-    delay_days = np.exp(np.log(18.0) - 0.25 * centred + rng.normal(0.0, 0.9, n))
-    delay = np.clip(delay_days * DAY, 3600, 400 * DAY).astype(np.int64)
+    centred = intent - INTENT_CENTRE
+    has_meeting = rng.random(n) < meeting_chance(centred)
+    delay_days = np.exp(
+        np.log(MEETING_DELAY_MEDIAN)
+        + MEETING_DELAY_SLOPE * centred
+        + rng.normal(0.0, MEETING_DELAY_SD, n)
+    )
+    delay = np.clip(delay_days * DAY, 3600, MEETING_DELAY_MAX * DAY).astype(np.int64)
     meeting = np.where(has_meeting, created + delay, -1)
 
-    # deals close best in the mid-market sweet spot (a few hundred to a few thousand employees):
-    # a bell in company size, not a straight line
-    sweet_spot = WIN_SWEET_SPOT * (np.exp(-((size_z - 0.9) ** 2)) - 0.5)
-    p_win = _sigmoid(WIN_INTERCEPT + WIN_SLOPE * centred + sweet_spot)
-    won_flag = has_meeting & (rng.random(n) < p_win)
-    won_delay = (20.0 + 130.0 * rng.beta(2.0, 3.0, n)) * DAY
+    won_flag = has_meeting & (rng.random(n) < win_chance(centred, size))
+    won_delay = (WON_DELAY_MIN + WON_DELAY_SPAN * rng.beta(*WON_DELAY_BETA, n)) * DAY
     won = np.where(won_flag, meeting + won_delay.astype(np.int64), -1)
 
     lost_after = has_meeting & ~won_flag & (rng.random(n) < LOST_AFTER_MEETING_P)
     lost_delay = np.minimum(7.0 + rng.gamma(2.0, 20.0, n), 240.0) * DAY
-    p_dq = 0.30 + 0.35 * _sigmoid(-1.5 * centred)
-    disqualified = ~has_meeting & (rng.random(n) < p_dq)
-    dq_delay = 3600.0 + rng.exponential(20.0, n) * DAY
+    disqualified = ~has_meeting & (rng.random(n) < disqualify_chance(centred))
+    dq_delay = 3600.0 + rng.exponential(DISQUALIFY_DELAY_MEAN, n) * DAY
     lost = np.where(lost_after, meeting + lost_delay.astype(np.int64), -1)
     lost = np.where(disqualified, created + dq_delay.astype(np.int64), lost)
     close = np.where(won_flag, won, lost)
@@ -392,8 +367,8 @@ def _amounts(rng: np.random.Generator, employees: np.ndarray) -> np.ndarray:
 def _types(rng: np.random.Generator, high_share: np.ndarray) -> np.ndarray:
     """Activity type codes (int8); each event uses the high-intent mix with its own probability."""
     n = len(high_share)
-    cum_low = np.cumsum(_normalised(TYPE_MIX_LOW))
-    cum_high = np.cumsum(_normalised(TYPE_MIX_HIGH))
+    cum_low = np.cumsum(normalised(TYPE_MIX_LOW))
+    cum_high = np.cumsum(normalised(TYPE_MIX_HIGH))
     cum_low[-1] = cum_high[-1] = 1.0
     table = np.concatenate([cum_low, 1.0 + cum_high])
     high = rng.random(n) < high_share
@@ -408,42 +383,48 @@ def _events(
     source: np.ndarray,
     intent: np.ndarray,
     outcomes: dict[str, np.ndarray],
-    export: int,
+    until: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activity events as (lead index, time in s, type code), sorted by lead then time then type.
 
     Streams: the event that created the lead (for some sources), a decaying stream from creation,
     a burst of high-intent events before a meeting, deal activity between meeting and close; then
-    events after a close are mostly dropped and events after the export date are removed.
+    events after a close are mostly dropped and events from `until` on are removed. Every stream
+    is drawn whole before that cut, so the events before any earlier date do not depend on it.
     """
     n = len(created)
     meeting, close = outcomes["meeting"], outcomes["close"]
-    engagement = np.exp(0.5 * (intent - 0.3) + rng.normal(0.0, 0.6, n) - 0.35)
-    high_share = np.clip(0.15 + 0.35 * _sigmoid(1.5 * (intent - 0.8)), 0.0, 1.0)
+    engagement = np.exp(
+        ENGAGEMENT_SLOPE * (intent - INTENT_CENTRE)
+        + rng.normal(0.0, ENGAGEMENT_NOISE_SD, n)
+        + ENGAGEMENT_SHIFT
+    )
+    high_share = high_intent_share(intent)
 
     # the creating event (a form, a webinar, a download...) a few minutes after creation
-    first_type = np.array(
-        [-1 if t is None else ACTIVITY_TYPES.index(t) for *_, t in LEAD_SOURCES.values()]
-    )[source]
+    first_type = creating_event_types(source)
     first_idx = np.flatnonzero(first_type >= 0)
-    first_t = created[first_idx] + rng.integers(1, 900, len(first_idx))
+    first_t = created[first_idx] + rng.integers(1, CREATING_EVENT_SECONDS, len(first_idx))
     first_code = first_type[first_idx].astype(np.int8)
 
     # decaying stream from creation: a fast and a slow component
     counts = rng.poisson(BASE_EVENTS_MEAN * engagement)
     base_idx = np.repeat(np.arange(n, dtype=np.int64), counts)
     m = len(base_idx)
-    scale = np.where(rng.random(m) < 0.55, 12.0 * DAY, 120.0 * DAY)
+    scale = np.where(
+        rng.random(m) < FAST_EVENTS_SHARE, FAST_EVENTS_DAYS * DAY, SLOW_EVENTS_DAYS * DAY
+    )
     base_t = created[base_idx] + 1 + (rng.exponential(1.0, m) * scale).astype(np.int64)
     base_code = _types(rng, high_share[base_idx])
 
     # burst before a (potential) meeting, mostly within the 3 weeks before it
     has_meeting = meeting >= 0
-    burst_counts = np.where(has_meeting, rng.poisson(4.0 + 5.0 * np.sqrt(engagement)), 0)
+    burst_mean = BURST_BASE + BURST_SLOPE * np.sqrt(engagement)
+    burst_counts = np.where(has_meeting, rng.poisson(burst_mean), 0)
     burst_idx = np.repeat(np.arange(n, dtype=np.int64), burst_counts)
     k = len(burst_idx)
     m_at, c_at = meeting[burst_idx], created[burst_idx]
-    burst_t = m_at - 1 - (rng.gamma(2.0, 4.0, k) * DAY).astype(np.int64)
+    burst_t = m_at - 1 - (rng.gamma(*BURST_GAMMA, k) * DAY).astype(np.int64)
     inside = c_at + 1 + (rng.random(k) * (m_at - c_at - 1)).astype(np.int64)
     burst_t = np.where(burst_t <= c_at, inside, burst_t)
     burst_code = _choice(rng, TYPE_MIX_BURST, k)
@@ -463,10 +444,10 @@ def _events(
 
     closed = close[idx]
     after_close = (closed >= 0) & (t > closed)
-    keep = (t < export) & ~(after_close & (rng.random(len(t)) >= POST_CLOSE_KEEP_P))
+    keep = (t < until) & ~(after_close & (rng.random(len(t)) >= POST_CLOSE_KEEP_P))
     del closed, after_close
     idx, t, code = idx[keep], t[keep], code[keep]
-    return _sort_events(idx, t, code, int(created.min()), export)
+    return _sort_events(idx, t, code, int(created.min()), until)
 
 
 def _sort_events(
@@ -493,37 +474,50 @@ def _timestamps(seconds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _company_names(word: np.ndarray, industry: np.ndarray, account_rank: np.ndarray) -> pa.Array:
+def _company_names(word: np.ndarray, industry: np.ndarray, number: np.ndarray) -> pa.Array:
     """Free-text company names like 'Acme Logistics 123' (one per account, unique by number)."""
     words = pa.array(list(COMPANY_WORDS)).take(pa.array(word))
     kinds = pa.array([v[-1] for v in INDUSTRIES.values()]).take(pa.array(industry))
-    numbers = pc.cast(pa.array(account_rank + 1), pa.string())
+    numbers = pc.cast(pa.array(number), pa.string())
     return pc.binary_join_element_wise(words, kinds, numbers, " ")
 
 
-def generate_funnel(
-    n_leads: int = 20_000,
-    seed: int = 0,
-    export_date: pd.Timestamp = EXPORT_DATE,
-    history_days: int = 730,
-) -> SampleData:
-    """Generate a synthetic B2B funnel: leads (with outcomes) and their activity events.
+def _people(
+    rng: np.random.Generator, n_accounts: int, account_of_lead: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A contact name per lead and its account's owner (the sales rep or queue)."""
+    owners = np.array(list(OWNER_SHARES), dtype=object)
+    account_owner = _choice(rng, normalised(np.array(list(OWNER_SHARES.values()))), n_accounts)
+    first = rng.integers(0, len(FIRST_NAMES), len(account_of_lead))
+    last = rng.integers(0, len(LAST_NAMES), len(account_of_lead))
+    names = np.char.add(
+        np.char.add(np.array(FIRST_NAMES)[first], " "), np.array(LAST_NAMES)[last]
+    ).astype(object)
+    return {"contact_name": names, "owner": owners[account_owner[account_of_lead]]}
 
-    Deterministic for a seed. Timestamps are datetime64[s]; outcome times after `export_date` are
-    NaT (the lead is still open there). `activities` holds `lead_id` and `activity_type` as
-    categoricals and is sorted by lead_id then occurred_at.
+
+def _cohort(
+    rng: np.random.Generator,
+    n_leads: int,
+    start: int,
+    days: int,
+    history: tuple[int, int],
+    until: int,
+    unlogged_rng: np.random.Generator,
+    numbering: tuple[int, int, int, int | None],
+    people_rng: np.random.Generator,
+) -> _Cohort:
+    """Leads created in [start, start + days days) with their accounts, outcomes and events.
+
+    `history` (start in seconds, length in days) places creation times on the funnel's drifts;
+    `until` ends the events; `numbering` is (first lead number, first account number, lead-id
+    width, account-id width or None for the width its own account count needs); `people_rng`
+    draws the contact names and owners, so they leave every other column as it was.
     """
-    if n_leads < 1:
-        raise ValueError("n_leads must be at least 1")
-    if history_days < 1:
-        raise ValueError("history_days must be at least 1")
-    rng = np.random.default_rng(seed)
-    export = _seconds(export_date)
-    start = export - history_days * DAY
-
+    first_lead, first_account, lead_width, account_width = numbering
     sizes = _account_sizes(rng, n_leads)
     acc = _accounts(rng, len(sizes))
-    account_of_lead, created = _creation_seconds(rng, sizes, start, history_days)
+    account_of_lead, created = _creation_seconds(rng, sizes, start, days)
     # ids follow creation order, as in a CRM: accounts by first lead, leads by creation time
     order = np.argsort(created, kind="stable")
     account_of_lead, created = account_of_lead[order], created[order]
@@ -535,28 +529,26 @@ def generate_funnel(
     industry = acc["industry"][account_of_lead]
     country = acc["country"][account_of_lead]
     country_missing = acc["country_missing"][account_of_lead]
-    progress = (created - start) / (history_days * DAY)
-    roles = lead_roles(rng, employees < 50, progress)
+    progress = (created - history[0]) / (history[1] * DAY)
+    roles = lead_roles(rng, employees < SMALL_COMPANY, progress)
     intent = _intent(rng, industry, employees, country, country_missing, roles, progress)
-    size_z = (np.log10(employees) - 2.1) / 0.65
-    potential = _outcomes(rng, created, intent, size_z)
+    potential = _outcomes(rng, created, intent, size_z(employees))
     amounts = _amounts(rng, employees)
-
-    def observed(seconds: np.ndarray) -> np.ndarray:
-        return np.where((seconds >= 0) & (seconds < export), seconds, -1)
-
-    won = observed(potential["won"])
-    meeting = _unlogged_meetings(seed, observed(potential["meeting"]), won)
-    leads = pd.DataFrame(
+    account_width = account_width or max(6, len(str(len(sizes))))
+    people = _people(people_rng, len(sizes), account_rank[account_of_lead])
+    attributes = pd.DataFrame(
         {
-            "lead_id": _ids("L", n_leads, max(7, len(str(n_leads)))).to_pandas(),
-            "account_id": _ids("A", len(sizes), max(6, len(str(len(sizes)))))
+            "lead_id": _ids("L", n_leads, lead_width, first_lead).to_pandas(),
+            "account_id": _ids("A", len(sizes), account_width, first_account)
             .take(pa.array(account_rank[account_of_lead]))
             .to_pandas(),
             "created_at": _timestamps(created),
-            "company_name": _company_names(acc["name_word"], acc["industry"], account_rank)
-            .take(pa.array(account_of_lead))
-            .to_pandas(),
+            "company_name": _company_names(
+                acc["name_word"][account_of_lead],
+                industry,
+                account_rank[account_of_lead] + first_account,
+            ).to_pandas(),
+            "contact_name": people["contact_name"],
             "industry": _labels(list(INDUSTRIES), industry),
             "employees": pd.arrays.IntegerArray(
                 employees.copy(), acc["employees_missing"][account_of_lead]
@@ -570,43 +562,162 @@ def generate_funnel(
                 list(JOB_FUNCTIONS), roles["function"], roles["function_missing"]
             ),
             "lead_source": _labels(list(LEAD_SOURCES), roles["source"]),
-            "meeting_at": _timestamps(meeting),
-            "won_at": _timestamps(won),
-            "lost_at": _timestamps(observed(potential["lost"])),
-            "amount": np.where(won >= 0, amounts, np.nan),
+            "owner": people["owner"],
         }
     )
+    events = _events(rng, created, roles["source"], intent, potential, until)
+    unlogged = unlogged_rng.random(n_leads) < CRM_UNLOGGED_MEETING_SHARE
+    return _Cohort(attributes, created, potential, amounts, unlogged, events, len(sizes))
 
-    lead_idx, times, codes = _events(rng, created, roles["source"], intent, potential, export)
+
+def _export(cohorts: list[_Cohort], cutoff: int, first_export: int) -> SampleData:
+    """The cohorts as a CRM export at `cutoff` (seconds) shows them: outcome times and events
+    before it. A meeting the CRM misses stays missing while the lead was not won by the first
+    export (`first_export`), so a later export changes nothing dated before the first one."""
+    leads, truth, event_parts, offset = [], [], [], 0
+    for cohort in cohorts:
+        pot = cohort.potential
+
+        def before(seconds: np.ndarray, end: int) -> np.ndarray:
+            return np.where((seconds >= 0) & (seconds < end), seconds, -1)
+
+        won = before(pot["won"], cutoff)
+        meeting = before(pot["meeting"], cutoff)
+        gap = cohort.unlogged & (meeting >= 0) & (before(pot["won"], first_export) < 0)
+        leads.append(
+            cohort.attributes.assign(
+                meeting_at=_timestamps(np.where(gap, -1, meeting)),
+                won_at=_timestamps(won),
+                lost_at=_timestamps(before(pot["lost"], cutoff)),
+                amount=np.where(won >= 0, cohort.amounts, np.nan),
+            )
+        )
+        truth.append(
+            pd.DataFrame(
+                {
+                    "lead_id": cohort.attributes["lead_id"],
+                    "meeting_at": _timestamps(pot["meeting"]),
+                    "won_at": _timestamps(pot["won"]),
+                    "lost_at": _timestamps(pot["lost"]),
+                }
+            )
+        )
+        idx, t, code = cohort.events
+        keep = t < cutoff
+        event_parts.append((idx[keep] + offset, t[keep], code[keep]))
+        offset += len(cohort.created)
+    lead_table = leads[0] if len(leads) == 1 else pd.concat(leads, ignore_index=True)
+    lead_idx, times, codes = (np.concatenate(part) for part in zip(*event_parts, strict=True))
     activities = pd.DataFrame(
         {
             "lead_id": pd.Categorical.from_codes(
-                lead_idx, categories=pd.Index(leads["lead_id"], dtype=object)
+                lead_idx, categories=pd.Index(lead_table["lead_id"], dtype=object)
             ),
             "occurred_at": times.astype("datetime64[s]"),
             "activity_type": pd.Categorical.from_codes(codes, categories=list(ACTIVITY_TYPES)),
         }
     )
-    truth = pd.DataFrame(
-        {
-            "lead_id": leads["lead_id"],
-            "meeting_at": _timestamps(potential["meeting"]),
-            "won_at": _timestamps(potential["won"]),
-            "lost_at": _timestamps(potential["lost"]),
-        }
-    )
-    return SampleData(leads=leads, activities=activities, truth=truth)
+    truth_table = truth[0] if len(truth) == 1 else pd.concat(truth, ignore_index=True)
+    return SampleData(leads=lead_table, activities=activities, truth=truth_table)
 
 
-def _unlogged_meetings(seed: int, meeting: np.ndarray, won: np.ndarray) -> np.ndarray:
-    """CRM gaps: a share of the meetings of leads not (yet) won never got logged in the CRM.
+def _later_lead_count(
+    rng: np.random.Generator, created: np.ndarray, export: int, history_days: int, days: int
+) -> int:
+    """How many leads arrive in the `days` after the export: Poisson at the creation rate of the
+    four weeks before the history's last week (which collects the follow-up leads of accounts
+    that would have come after the export)."""
+    window = min(28, history_days - 7)
+    if window > 0:
+        end = export - 7 * DAY
+        rate = np.count_nonzero((created >= end - window * DAY) & (created < end)) / window
+    else:
+        rate = len(created) / history_days
+    return int(rng.poisson(rate * days))
 
-    Sales reports them later through feedback (`sample_feedback_rows`). Drawn from a stream of
-    its own, so the rest of the funnel does not depend on it.
+
+def generate_exports(
+    n_leads: int = 20_000,
+    seed: int = 0,
+    export_date: pd.Timestamp = EXPORT_DATE,
+    history_days: int = HISTORY_DAYS,
+    later_days: int = 0,
+) -> SampleExports:
+    """Generate the funnel and export it at `export_date` and, when `later_days` > 0, again
+    `later_days` later (see `SampleExports`).
+
+    The first export is the same for a seed whatever `later_days` is: the later week's new leads
+    come from a random stream of their own (seeded by `[seed, 9]`), and every event stream is
+    drawn whole before it is cut at an export date.
     """
-    rng = np.random.default_rng([seed, 7])
-    gap = (meeting >= 0) & (won < 0) & (rng.random(len(meeting)) < CRM_UNLOGGED_MEETING_SHARE)
-    return np.where(gap, -1, meeting)
+    if n_leads < 1:
+        raise ValueError("n_leads must be at least 1")
+    if history_days < 1:
+        raise ValueError("history_days must be at least 1")
+    if later_days < 0:
+        raise ValueError("later_days must be 0 or more")
+    export = _seconds(export_date)
+    start = export - history_days * DAY
+    later = export + later_days * DAY
+    lead_width = max(7, len(str(n_leads)))
+    history = (start, history_days)
+    first = _cohort(
+        np.random.default_rng(seed),
+        n_leads,
+        start,
+        history_days,
+        history,
+        later,
+        np.random.default_rng([seed, 7]),
+        (1, 1, lead_width, None),
+        np.random.default_rng([seed, 11]),
+    )
+    first_export = _export([first], export, export)
+    if not later_days:
+        return SampleExports(first=first_export)
+    rng = np.random.default_rng([seed, 9])
+    cohorts = [first]
+    n_new = _later_lead_count(rng, first.created, export, history_days, later_days)
+    if n_new:
+        numbering = (
+            n_leads + 1,
+            first.n_accounts + 1,
+            lead_width,
+            max(6, len(str(first.n_accounts))),
+        )
+        cohorts.append(
+            _cohort(
+                rng,
+                n_new,
+                export,
+                later_days,
+                history,
+                later,
+                np.random.default_rng([seed, 9, 7]),
+                numbering,
+                np.random.default_rng([seed, 9, 11]),
+            )
+        )
+    return SampleExports(
+        first=first_export,
+        later=_export(cohorts, later, export),
+        later_date=pd.Timestamp(export_date) + pd.Timedelta(days=later_days),
+    )
+
+
+def generate_funnel(
+    n_leads: int = 20_000,
+    seed: int = 0,
+    export_date: pd.Timestamp = EXPORT_DATE,
+    history_days: int = HISTORY_DAYS,
+) -> SampleData:
+    """Generate a synthetic B2B funnel: leads (with outcomes) and their activity events.
+
+    Deterministic for a seed. Timestamps are datetime64[s]; outcome times after `export_date` are
+    NaT (the lead is still open there). `activities` holds `lead_id` and `activity_type` as
+    categoricals and is sorted by lead_id then occurred_at.
+    """
+    return generate_exports(n_leads, seed, export_date, history_days).first
 
 
 def unlogged_meeting_feedback(data: SampleData, seed: int = 0) -> pd.DataFrame:
@@ -735,15 +846,29 @@ def sample_feedback_rows(data: SampleData, seed: int = 0) -> pd.DataFrame:
     return pd.concat([unlogged_meeting_feedback(data, seed), recent_news], ignore_index=True)
 
 
-def write_sample(out_dir: Path, n_leads: int = 20_000, seed: int = 0) -> dict[str, Path]:
+def write_sample(
+    out_dir: Path,
+    n_leads: int = 20_000,
+    seed: int = 0,
+    *,
+    later_days: int = 0,
+    truth: bool = False,
+) -> dict[str, Path]:
     """Generate the funnel; write `leads.csv`, `activities.csv` and `feedback.csv` atomically.
 
     Timestamps are written as 'YYYY-MM-DD HH:MM:SS' text, missing values as empty cells.
     `feedback.csv` is sales feedback (lead_id, outcome, date, rep, note) on leads open at the
     export date, dated within `FEEDBACK_HORIZON` after it.
+
+    With `later_days`, also `later/leads.csv` and `later/activities.csv`: the same funnel
+    exported `later_days` after the export date (`generate_exports`). With `truth`, also
+    `truth.csv`: each lead open at the export date with its true probabilities of a meeting and
+    a win within the sample config's label windows (`leadscore.data.sample_truth`); no config
+    names it, so training never reads it. The first export's files are the same either way.
     """
     out_dir = Path(out_dir)
-    data = generate_funnel(n_leads=n_leads, seed=seed)
+    exports = generate_exports(n_leads=n_leads, seed=seed, later_days=later_days)
+    data = exports.first
     paths = {
         "leads": out_dir / "leads.csv",
         "activities": out_dir / "activities.csv",
@@ -752,6 +877,23 @@ def write_sample(out_dir: Path, n_leads: int = 20_000, seed: int = 0) -> dict[st
     write_csv(data.leads, paths["leads"])
     write_csv(data.activities, paths["activities"])
     write_csv(sample_feedback_rows(data, seed), paths["feedback"])
+    if truth:
+        labels = SAMPLE_CONFIG["labels"]
+        probabilities = true_probabilities(
+            data.leads,
+            data.activities,
+            data.truth,
+            EXPORT_DATE,
+            HISTORY_DAYS,
+            meeting_days=labels["meeting_window_days"],
+            won_days=labels["won_window_days"],
+        )
+        paths["truth"] = write_csv(probabilities, out_dir / "truth.csv")
+    if exports.later is not None:
+        paths["later_leads"] = write_csv(exports.later.leads, out_dir / "later" / "leads.csv")
+        paths["later_activities"] = write_csv(
+            exports.later.activities, out_dir / "later" / "activities.csv"
+        )
     return paths
 
 
@@ -775,7 +917,9 @@ SAMPLE_CONFIG: dict = {
         "segment": "lead_source",
         "categorical": None,
         "numeric": None,
-        "exclude": ["company_name"],
+        "exclude": [],
+        "display": ["company_name", "contact_name"],
+        "owner": "owner",
     },
     "activity_columns": {
         "lead_id": "lead_id",
@@ -783,6 +927,7 @@ SAMPLE_CONFIG: dict = {
         "type": "activity_type",
     },
     "labels": {"meeting_window_days": 90, "won_window_days": 180, "export_date": None},
+    "score": {"currency": "USD"},
     "mlflow": {"tracking_uri": "sqlite:///mlruns.db", "model_name": "leadscore"},
 }
 

@@ -9,11 +9,17 @@ LABEL_PREFIX = "label_"
 # the category level of a missing value
 MISSING = "(missing)"
 
-# the outcomes sales can report: the report's drop-down and the words feedback files use
-FEEDBACK_OUTCOMES: tuple[str, ...] = ("meeting_held", "disqualified", "won", "lost")
+# the outcomes sales can report: the report's drop-down and the words feedback files use.
+# LABEL_OUTCOMES become labels; NOTE_OUTCOMES (could not reach the lead; the score looks wrong)
+# are stored and counted for review, never applied as outcomes
+LABEL_OUTCOMES: tuple[str, ...] = ("meeting_held", "disqualified", "won", "lost")
+NOTE_OUTCOMES: tuple[str, ...] = ("no_response", "score_wrong")
+FEEDBACK_OUTCOMES: tuple[str, ...] = LABEL_OUTCOMES + NOTE_OUTCOMES
 
 # the report's layout that feedback ingestion reads back: keep these stable
 SHEET_SCORES = "Scores"
 LEAD_ID_HEADER = "Lead"
 EXPLORE_HEADER = "Explore"
 FEEDBACK_COLUMNS: tuple[str, str] = ("Sales feedback", "Feedback date")
+COMMENT_HEADER = "Comment"  # free text stored with the feedback (the store's `note`)
+OWNER_HEADER = "Owner"  # the `columns.owner` column in the reports

@@ -66,6 +66,7 @@ def feature_spec_for(data: LeadData, settings: Settings) -> FeatureSpec:
         windows_days=tuple(settings.features.windows_days),
         has_time=weekly,
         has_activities=weekly,
+        monotone_activity=settings.features.monotone_activity,
     )
 
 

@@ -21,7 +21,7 @@ from leadscore.data.contract import (
 )
 from leadscore.data.ids import HashSet, lead_hashes
 from leadscore.data.io import iter_table_batches, table_columns
-from leadscore.data.parse import parse_timestamps
+from leadscore.data.parse import nonblank_text, parse_timestamps
 from leadscore.errors import ContractError, DataFileError, Problem
 
 LEAD_BATCH_ROWS = 100_000  # leads parsed at a time when streaming a leads file for scoring
@@ -79,7 +79,10 @@ def iter_lead_batches(
         message = "file not found" if not path.is_file() else f"cannot read: {exc}"
         raise ContractError([Problem(file, message)]) from exc
     roles = lead_roles(settings, header, include_outcomes)
-    problems = [Problem(file, "missing column", c) for c in roles.values() if c not in header]
+    shown = list(cols.shown)  # display and owner columns: carried as text, never features
+    problems = [
+        Problem(file, "missing column", c) for c in [*roles.values(), *shown] if c not in header
+    ]
     problems += attribute_column_problems(header, categorical + numeric, file)
     if problems:
         raise ContractError(problems)
@@ -88,13 +91,16 @@ def iter_lead_batches(
         outcomes, outcome_roles = read_outcomes(settings, outcome_problems)
         if outcomes is None:
             raise ContractError(outcome_problems)
-    needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric]))
+    needed = list(dict.fromkeys([*roles.values(), *categorical, *numeric, *shown]))
     offset = 0
     try:
         duplicates = _duplicate_id_problems(path, roles["lead_id"], batch_rows)
         for raw in iter_table_batches(path, needed, batch_rows):
             raw = raw.reset_index(drop=True)
             leads, found = parse_leads(raw, roles, categorical, numeric, settings, file)
+            for col in shown:
+                if col not in leads:  # a model trained with it as a feature reads it as one
+                    leads[col] = nonblank_text(raw[col])
             found = _shift_rows(found, offset)
             if outcomes is not None:
                 leads, late = attach_outcomes(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.parse import nonblank_text
+from leadscore.data.schema import NOTE_OUTCOMES
 from leadscore.feedback.validate import STAGE_OF, normalise_outcome
 
 OUTCOME_COLUMNS: tuple[str, ...] = ("meeting_at", "won_at", "lost_at")
@@ -27,7 +28,8 @@ class FeedbackCounts:
     where the CRM had the opposite outcome: CRM won vs lost/disqualified, CRM lost vs won) and
     `unchanged` agreed with the CRM (same calendar day). `explore` counts applied entries on leads
     marked explore; `unknown` entries name a lead not in the leads; `before_created` entries are
-    dated before the lead's creation day and are not applied.
+    dated before the lead's creation day and are not applied. `not_labels` counts the entries
+    that are notes for review (`no_response`, `score_wrong`): stored, never applied.
     """
 
     applied: int = 0
@@ -38,6 +40,7 @@ class FeedbackCounts:
     explore: int = 0
     unknown: int = 0
     before_created: int = 0
+    not_labels: int = 0
 
 
 def current_feedback(history: pd.DataFrame) -> pd.DataFrame:
@@ -136,6 +139,7 @@ def apply_feedback(
     if "explore" in current:
         explore = int(current["explore"].astype("boolean").fillna(False).to_numpy(bool)[use].sum())
     counts = FeedbackCounts(
+        not_labels=int(normalise_outcome(feedback["outcome"]).isin(NOTE_OUTCOMES).sum()),
         applied=int(use.sum()),
         explore=explore,
         unknown=unknown,

@@ -1,10 +1,11 @@
 """Reading feedback files: the filled-in report (xlsx) or a CSV, as text rows with row numbers.
 
 Input files are the filled-in `report.xlsx` (sheet "Scores"; the rows whose "Sales feedback" cell
-is filled) or CSV files with columns `lead_id, outcome, date` and optional `rep, note, explore`
-(a CSV saved from the report, with its "Lead", "Sales feedback", "Feedback date" headers, works
-too). Rows are numbered as a spreadsheet does: the header is row 1 of a CSV; in the report the
-real sheet row. A file that cannot be used comes back as None with the reasons.
+is filled; its "Comment" is the row's note) or CSV files with columns `lead_id, outcome, date`
+and optional `rep, note, explore` (a CSV saved from the report, with its "Lead", "Sales
+feedback", "Feedback date", "Comment" headers, works too). Rows are numbered as a spreadsheet
+does: the header is row 1 of a CSV; in the report the real sheet row. A file that cannot be used
+comes back as None with the reasons.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import pandas as pd
 
 from leadscore.data.io import read_csv_text
 from leadscore.data.parse import nonblank_text
-from leadscore.data.schema import EXPLORE_HEADER, FEEDBACK_COLUMNS, LEAD_ID_HEADER, SHEET_SCORES
+from leadscore.data.schema import (
+    COMMENT_HEADER,
+    EXPLORE_HEADER,
+    FEEDBACK_COLUMNS,
+    LEAD_ID_HEADER,
+    SHEET_SCORES,
+)
 from leadscore.errors import Problem
 from leadscore.reporting.safe_text import restore_text
 
@@ -32,7 +39,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "outcome": ("outcome", OUTCOME_HEADER),
     "date": ("date", DATE_HEADER),
     "rep": ("rep",),
-    "note": ("note",),
+    "note": ("note", COMMENT_HEADER),
     "explore": ("explore", EXPLORE_HEADER),
 }
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

@@ -10,7 +10,8 @@ ingesting a file again adds only the rows not stored yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from leadscore.config import Settings
 from leadscore.data.io import atomic_path, file_digest, read_table
 from leadscore.data.parse import nonblank_text, utc_naive
+from leadscore.data.schema import NOTE_OUTCOMES
 from leadscore.errors import FeedbackError, Problem
 from leadscore.feedback.read import read_feedback_file
 from leadscore.feedback.validate import only_feedback_rows, validate_rows
@@ -57,7 +59,11 @@ STORE_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class FeedbackSummary:
-    """What one ingest did: row counts, the problems of rejected rows and notes on the rest."""
+    """What one ingest did: row counts, the problems of rejected rows and notes on the rest.
+
+    `new_by_outcome` counts the new rows per outcome; the notes for review among them
+    (`no_response`, `score_wrong`) are stored like the rest but never become labels.
+    """
 
     new: int
     already_stored: int
@@ -67,11 +73,18 @@ class FeedbackSummary:
     problems: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     parts: tuple[Path, ...] = ()
+    new_by_outcome: Mapping[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        """One line for the terminal: `feedback: N new, M already stored, K rejected`."""
+        """One line for the terminal: `feedback: N new, M already stored, K rejected`, and the
+        notes for review among the new rows ("(3 not used as labels: no_response 2, ...)")."""
+        notes = {o: n for o, n in self.new_by_outcome.items() if o in NOTE_OUTCOMES and n}
+        review = ""
+        if notes:
+            listed = ", ".join(f"{o} {n}" for o, n in notes.items())
+            review = f" ({sum(notes.values())} not used as labels: {listed})"
         return (
-            f"feedback: {self.new} new, {self.already_stored} already stored, "
+            f"feedback: {self.new} new{review}, {self.already_stored} already stored, "
             f"{self.rejected} rejected"
         )
 
@@ -199,6 +212,7 @@ def ingest_feedback(
     problems: list[Problem] = []
     warnings: list[Problem] = []
     parts: list[Path] = []
+    by_outcome: dict[str, int] = {}
     for path in map(Path, files):
         data, file_problems = read_feedback_file(path)
         if data is None:
@@ -223,6 +237,8 @@ def ingest_feedback(
         parts += _write_batches(out, folder, last, digest, batch_rows)
         stored |= {(digest, int(r)) for r in out["source_row"]}
         new += len(out)
+        for outcome, n in out["outcome"].value_counts(sort=False).items():
+            by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + int(n)
     return FeedbackSummary(
         new=new,
         already_stored=already,
@@ -232,4 +248,5 @@ def ingest_feedback(
         problems=tuple(problems),
         warnings=tuple(warnings),
         parts=tuple(parts),
+        new_by_outcome=dict(sorted(by_outcome.items())),
     )

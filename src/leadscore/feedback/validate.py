@@ -1,12 +1,14 @@
 """Checking feedback rows: each row's lead, outcome and date, then clashes and repeats in a file.
 
-Outcomes are `meeting_held`, `disqualified`, `won` and `lost`; case, surrounding spaces and
+Outcomes are `meeting_held`, `disqualified`, `won` and `lost` (labels), and `no_response` and
+`score_wrong` (notes for review: stored and counted, never labels); case, surrounding spaces and
 spaces or hyphens inside the word ("Meeting held") do not matter. Dates are best written as
 YYYY-MM-DD; a date is *in the future* when its calendar day is after today's (UTC). Every
 problem names its file and row; rows with a problem are rejected, the valid rows of the same file
 are kept. Within one file, rows for the same lead and *stage* (`meeting`: meeting_held; `close`:
 won, lost, disqualified) that disagree (won and lost, two different dates) are all rejected; an
-exact repeat of an earlier row is rejected as a duplicate.
+exact repeat of an earlier row is rejected as a duplicate. Notes have no stage: several for one
+lead are fine (calls on different days), only exact repeats are rejected.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from leadscore.data.parse import (
     parse_timestamps,
     problem_value,
 )
-from leadscore.data.schema import FEEDBACK_OUTCOMES
+from leadscore.data.schema import FEEDBACK_OUTCOMES, NOTE_OUTCOMES
 from leadscore.errors import Problem
 from leadscore.feedback.read import FeedbackFile
 
@@ -56,17 +58,24 @@ def only_feedback_rows(data: FeedbackFile, file: str) -> tuple[pd.DataFrame, lis
     if not data.report_layout:
         return rows, []
     has_outcome = rows["outcome"].notna()
-    dated = ~has_outcome & rows["date"].notna()
-    notes = [
-        Problem(
-            file,
-            "a date without sales feedback; row ignored",
-            data.headers["date"],
-            int(r),
-            v,
-        )
-        for r, v in zip(rows.loc[dated, "source_row"], rows.loc[dated, "date"], strict=True)
-    ]
+    notes = []
+    for field, what in (("date", "a date"), ("note", "a comment")):
+        if field not in data.headers:
+            continue
+        alone = ~has_outcome & rows[field].notna()
+        if field == "note":  # a dated row is noted already
+            alone &= rows["date"].isna()
+        notes += [
+            Problem(
+                file,
+                f"{what} without sales feedback; row ignored (pick an outcome to keep it)",
+                data.headers[field],
+                int(r),
+                v,
+            )
+            for r, v in zip(rows.loc[alone, "source_row"], rows.loc[alone, field], strict=True)
+        ]
+    notes.sort(key=lambda p: p.row)
     return rows[has_outcome.to_numpy(bool)].reset_index(drop=True), notes
 
 
@@ -105,7 +114,7 @@ def validate_rows(
         ("outcome", parsed["outcome"].isna(), f"missing outcome (expected one of {OUTCOME_WORDS})"),
         (
             "outcome",
-            parsed["outcome"].notna() & parsed["stage"].isna(),
+            parsed["outcome"].notna() & ~parsed["outcome"].isin(FEEDBACK_OUTCOMES),
             f"unknown outcome (expected one of {OUTCOME_WORDS})",
         ),
         ("date", rows["date"].isna(), "missing date"),
@@ -144,6 +153,13 @@ def _contradictions(
     clash = pd.Series(False, index=parsed.index)
     faults: list[tuple[int, int, Problem]] = []
     valid = parsed[ok.to_numpy(bool)]
+    notes = valid[valid["outcome"].isin(NOTE_OUTCOMES).to_numpy(bool)]
+    for (lead, _, _), group in notes.groupby(["lead_id", "outcome", "date"], sort=False):
+        first = int(group["source_row"].iat[0])
+        for i, row in zip(group.index[1:], group["source_row"].iloc[1:], strict=True):
+            message = f"repeats row {first} (same lead, outcome and date); row rejected"
+            faults.append((int(i), 91, Problem(file, message, headers["lead_id"], int(row), lead)))
+            clash[i] = True
     for (lead, _stage), group in valid.groupby(["lead_id", "stage"], sort=False):
         if len(group) < 2:
             continue

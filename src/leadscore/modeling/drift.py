@@ -47,6 +47,8 @@ class Reference:
     features: Mapping[str, FeatureProfile] = field(default_factory=dict)
     score_quantiles: tuple[float, ...] = ()
     mean_won_amount: float | None = None
+    # the reference leads' scores in ten bins (0-9, ..., 90-100): what score drift compares with
+    score_shares: tuple[float, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> Reference:
@@ -101,8 +103,16 @@ def reference_profile(
     categorical: tuple[str, ...],
     probabilities: np.ndarray,
     won_amounts: pd.Series | None = None,
+    scale: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Reference:
-    """Summary of the training features and of the headline probability."""
+    """Summary of the training features and of the headline probability.
+
+    The 0-100 score scale is the weighted distribution of `scale` = (probabilities, weights):
+    the headline probability of the validation leads as they stood week by week while open,
+    so a score means the same whatever number of stale leads the CRM holds. Without `scale`
+    the reference leads' own `probabilities` set it. Score drift compares with the reference
+    leads' scores on that scale.
+    """
     profile = {
         col: _categorical_profile(features[col])
         if col in categorical
@@ -111,15 +121,34 @@ def reference_profile(
         if features[col].nunique(dropna=False) > 1  # a constant column cannot drift usefully
     }
     probs = np.asarray(probabilities, float)
-    quantiles = np.quantile(probs, np.linspace(0, 1, SCORE_QUANTILES)).tolist()
+    scale_p, scale_w = scale if scale is not None else (probs, np.ones(len(probs)))
+    quantiles = tuple(weighted_quantiles(scale_p, scale_w, SCORE_QUANTILES))
     amounts = (
         pd.to_numeric(won_amounts, errors="coerce").dropna() if won_amounts is not None else []
     )
     return Reference(
         features=profile,
-        score_quantiles=tuple(quantiles),
+        score_quantiles=quantiles,
         mean_won_amount=float(np.mean(amounts)) if len(amounts) else None,
+        score_shares=tuple(score_bin_shares(probability_to_score(probs, quantiles))),
     )
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, n: int) -> list[float]:
+    """`n` evenly spaced quantiles (0 to 1) of `values` under `weights`."""
+    values, weights = np.asarray(values, float), np.asarray(weights, float)
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    mass = (np.cumsum(w) - w / 2) / w.sum()
+    return np.interp(np.linspace(0, 1, n), mass, v).tolist()
+
+
+SCORE_BIN_EDGES = np.arange(10, 100, 10, dtype=float) - 0.5
+
+
+def score_bin_shares(scores: np.ndarray) -> list[float]:
+    """Shares of scores per ten-point bin (the last bin, for missing scores, is empty)."""
+    return _numeric_shares(np.asarray(scores, float), SCORE_BIN_EDGES)
 
 
 def probability_to_score(probabilities: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
@@ -155,10 +184,8 @@ def psi_table(features: pd.DataFrame, reference: Reference, scores: np.ndarray |
         if col in features
     ]
     if scores is not None and reference.score_quantiles:
-        # training scores are uniform over 0-100 by construction
-        edges = np.arange(10, 100, 10, dtype=float)
-        expected = [0.1] * 10 + [0.0]
-        actual = _numeric_shares(np.asarray(scores, float), edges - 0.5)
-        rows.append(("score", psi(expected, actual)))
+        # older references: scores of their own leads, uniform over 0-100 by construction
+        expected = list(reference.score_shares) or [0.1] * 10 + [0.0]
+        rows.append(("score", psi(expected, score_bin_shares(scores))))
     table = pd.DataFrame(rows, columns=["feature", "psi"])
     return table.sort_values(["psi", "feature"], ascending=[False, True]).reset_index(drop=True)

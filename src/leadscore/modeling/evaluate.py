@@ -272,7 +272,8 @@ def plot_gains(y, scores: Mapping[str, np.ndarray], path: Path, title: str = "")
 def shap_contributions(
     target_model, features: pd.DataFrame, max_rows: int = SHAP_MAX_ROWS, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-feature log-odds contributions (LightGBM `pred_contrib`) on a seeded sample of rows.
+    """Per-feature log-odds contributions (LightGBM `pred_contrib`, or a linear model's exact
+    contributions) on a seeded sample of rows.
 
     Returns (contributions, transformed features) with the booster's column names; the
     contributions' last column `(bias)` is the expected margin.
@@ -281,8 +282,17 @@ def shap_contributions(
         rng = np.random.default_rng(seed)
         features = features.iloc[np.sort(rng.choice(len(features), max_rows, replace=False))]
     transformed = target_model.transform(features)
-    lgbm = target_model.pipeline.named_steps["lgbm"]
-    contrib = lgbm.predict(transformed, pred_contrib=True)
+    est = target_model.estimator
+    if target_model.family == "lightgbm":
+        contrib = est.predict(transformed, pred_contrib=True)
+    else:  # linear: its exact per-column contributions, the intercept as the bias
+        linear = getattr(est, "linear", est)
+        per_column, base = linear.contributions(transformed)
+        contrib = np.column_stack([per_column, np.full(len(transformed), base)])
+        if hasattr(est, "weights"):  # a blend: the same weighted sum as of its log-odds
+            w_linear, w_tree = (float(v) for v in est.weights)
+            tree = est.lgbm.predict(transformed, pred_contrib=True)
+            contrib = w_linear * contrib + w_tree * np.asarray(tree)
     columns = [*transformed.columns, "(bias)"]
     return pd.DataFrame(np.asarray(contrib), columns=columns, index=transformed.index), transformed
 

@@ -1,5 +1,12 @@
 """Exact TreeSHAP explanations, per original feature group, carried onto the calibrated probability.
 
+For the linear family (``linear.SplineLogit``) step 1 is replaced by the model's own exact,
+additive contributions, ``coef * (x - mean x)`` summed over each column's spline / one-hot
+columns, with the intercept as the base margin (the log-odds of an average training row); for a
+blend (``blend.Blend``, log-odds ``a * linear + b * lightgbm``) by ``a`` times the linear
+contributions plus ``b`` times TreeSHAP's, base ``a * intercept + b * expected value``. Step 2 is
+the same for every family.
+
 How the numbers are made
 ------------------------
 1. **Log-odds (exact TreeSHAP).** LightGBM's native ``booster.predict(X, pred_contrib=True)`` on
@@ -8,7 +15,8 @@ How the numbers are made
    algorithm ``shap.TreeExplainer`` runs natively for LightGBM. The booster columns are summed into
    *groups* with a precomputed 0/1 indicator matrix (one matrix multiply per chunk): a group is the
    original thing a feature describes (``FeatureSpec.group_of``), so the per-window counts of one
-   activity type form one group and the encoded form of a column never appears. Hence, exactly::
+   activity type form one group, the lead's age, recency and all-type counts form its timeline,
+   and the encoded form of a column never appears. Hence, exactly::
 
        base_margin + contrib_logodds.sum(axis=1) == margin
 
@@ -51,9 +59,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.data.features import AGE_FEATURE, FeatureSpec
+from leadscore.data.features import TIMELINE_GROUP, FeatureSpec
 from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
-from leadscore.modeling.model import TargetModel
+from leadscore.modeling.model import LIGHTGBM, TargetModel
 
 DEFAULT_CHUNK_ROWS = 50_000
 DEFAULT_THREADS = 2
@@ -124,6 +132,48 @@ def tree_contributions(
     return out, base
 
 
+def linear_contributions(
+    model: TargetModel, linear, model_input: pd.DataFrame, spec: FeatureSpec
+) -> tuple[np.ndarray, float]:
+    """Exact grouped log-odds contributions and base margin of a linear model (`linear`: the
+    model's `SplineLogit`, or a blend's linear part): its own per-column contributions summed
+    per feature group."""
+    groups = feature_groups(spec)
+    position = {g: j for j, g in enumerate(groups)}
+    per_column, base = linear.contributions(model_input)
+    input_feature = model.preprocessor.input_feature_
+    matrix = np.zeros((per_column.shape[1], len(groups)), dtype=np.float64)
+    for i, name in enumerate(linear.columns_):
+        matrix[i, position[spec.group_of(input_feature[name])]] = 1.0
+    return per_column @ matrix, float(base)
+
+
+def log_odds_contributions(
+    model: TargetModel,
+    model_input: pd.DataFrame,
+    spec: FeatureSpec,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    num_threads: int = DEFAULT_THREADS,
+) -> tuple[list[str], np.ndarray, float]:
+    """Groups, grouped log-odds contributions and base margin, for every family: TreeSHAP for
+    LightGBM, the linear model's own contributions, and for a blend the same weighted sum of
+    both parts' contributions as of their log-odds (exact and additive as well)."""
+    groups = feature_groups(spec)
+    if model.family == LIGHTGBM:
+        _, matrix = group_matrix(model, spec)
+        contrib, base = tree_contributions(model, model_input, matrix, chunk_rows, num_threads)
+        return groups, contrib, base
+    est = model.estimator
+    if not hasattr(est, "weights"):  # the linear family
+        contrib, base = linear_contributions(model, est, model_input, spec)
+        return groups, contrib, base
+    w_linear, w_tree = (float(v) for v in est.weights)
+    _, matrix = group_matrix(model, spec)
+    tree, tree_base = tree_contributions(model, model_input, matrix, chunk_rows, num_threads)
+    linear, linear_base = linear_contributions(model, est.linear, model_input, spec)
+    return groups, w_linear * linear + w_tree * tree, w_linear * linear_base + w_tree * tree_base
+
+
 def carry_to_probability(
     contrib: np.ndarray, base_margin: float, calibrator
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -166,10 +216,9 @@ def explain(
     memory stays flat for millions of rows. The margin is the row sum of the contributions, equal
     to ``model.margin(features)`` up to float rounding.
     """
-    groups, matrix = group_matrix(model, spec)
     booster_input = model.transform(features[spec.columns])
-    contrib, base_margin = tree_contributions(
-        model, booster_input, matrix, chunk_rows=chunk_rows, num_threads=num_threads
+    groups, contrib, base_margin = log_odds_contributions(
+        model, booster_input, spec, chunk_rows=chunk_rows, num_threads=num_threads
     )
     contrib_prob, probability, base_probability = carry_to_probability(
         contrib, base_margin, model.calibrator
@@ -186,11 +235,12 @@ def explain(
 
 
 def group_kind(group: str, spec: FeatureSpec) -> str:
-    """'fit' (attribute), 'engagement' (activity, recency), 'age' (days since created), 'other'."""
+    """'fit' (attribute), 'engagement' (an activity type), 'timeline' (age, recency and activity
+    over all types), 'other'."""
+    if group == TIMELINE_GROUP:
+        return "timeline"
     if group.startswith(ACTIVITY_GROUP_PREFIX):
         return "engagement"
-    if group == AGE_FEATURE:
-        return "age"
     if group in spec.categorical or group in spec.numeric:
         return "fit"
     return "other"
@@ -201,14 +251,14 @@ def fit_vs_engagement(contrib_pp: pd.DataFrame, spec: FeatureSpec) -> pd.DataFra
 
     * ``fit_score``: sum of the attribute groups' effects (who the lead is: job level, industry,
       company size, ...).
-    * ``engagement_score``: sum of the activity groups' effects, including the all-activity
-      counts and days since the last activity (what the lead has done).
+    * ``engagement_score``: sum of the activity types' effects (what the lead has done).
 
     Both are percentage points of probability relative to the base rate, like the reasons:
     ``+12.0`` means "these traits raise the chance by 12 points above an average lead", ``-3.5``
-    lowers it. The lead's age (``days_since_created``) is neither fit nor engagement - it says
-    when the lead arrived, not who it is or what it did - so its effect is left out of both;
-    hence ``fit_score + engagement_score + age effect == probability - base_probability``
+    lowers it. The lead's timeline (``TIMELINE_GROUP``: its age, days since its last activity,
+    its activity over all types) is neither: it mixes when the lead arrived with how it has
+    moved since, so its effect is left out of both; hence
+    ``fit_score + engagement_score + timeline effect == probability - base_probability``
     (times 100).
     """
     kinds = np.array([group_kind(str(g), spec) for g in contrib_pp.columns])

@@ -1,11 +1,10 @@
-"""Training steps for one target: split, check, fit and calibrate, baselines, evaluate."""
+"""Training steps for one target: split, check, select and fit the model, baselines, evaluate."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -15,10 +14,17 @@ from leadscore.data.snapshots import LABEL_PREFIX, Examples
 from leadscore.errors import TrainingError
 from leadscore.modeling.baselines import LogisticBaseline, PointsScore
 from leadscore.modeling.evaluate import binary_metrics, flat_metrics, segment_metrics
-from leadscore.modeling.model import Calibrator, TargetInfo, TargetModel, make_pipeline
+from leadscore.modeling.model import TargetInfo, TargetModel
+from leadscore.modeling.selection import (
+    TargetFit,
+    calibration_metrics,
+    select_and_fit,
+    selection_metrics,
+)
 from leadscore.modeling.split import TargetSplit, split_target
 
-MODEL = "lightgbm"
+MODEL = "lightgbm"  # key of the shipped model's metrics (`<target>.<metric>`), whatever family
+VALIDATION_KEYS = ("n", "positives", "base_rate", "roc_auc", "pr_auc", "log_loss", "brier")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class TargetResult:
     segments: dict[str, dict[str, float]]
     counts: dict[str, int]
     validation_scores: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    selection: TargetFit | None = field(repr=False, default=None)
+    extra_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def label_array(frame: pd.DataFrame, target: str) -> np.ndarray:
@@ -66,47 +74,6 @@ def check_minimum_data(target: str, split: TargetSplit, frame: pd.DataFrame, set
                 f"target '{target}': the {side} slice has {s_pos:,} positives and {s_neg:,} "
                 "negatives; both classes are needed (more data, or a larger split share)"
             )
-
-
-def fit_target_model(
-    target: str,
-    spec: FeatureSpec,
-    fit_rows: pd.DataFrame,
-    calibration_rows: pd.DataFrame,
-    settings: Settings,
-) -> TargetModel:
-    """Fit the LightGBM pipeline on `fit_rows` (weighted), early-stopped on `calibration_rows`,
-    then calibrate its raw margin on the same held-out rows.
-    """
-    m = settings.train.model
-    pipeline = make_pipeline(spec, m, settings.train.seed, settings.features.max_categories)
-    prep, lgbm = pipeline.named_steps["prep"], pipeline.named_steps["lgbm"]
-    X_fit, X_cal = fit_rows[spec.columns], calibration_rows[spec.columns]
-    y_fit, y_cal = label_array(fit_rows, target), label_array(calibration_rows, target)
-    w_fit, w_cal = fit_rows["weight"].to_numpy(float), calibration_rows["weight"].to_numpy(float)
-    prep.fit(X_fit)
-    lgbm.fit(
-        prep.transform(X_fit),
-        y_fit,
-        sample_weight=w_fit,
-        eval_X=(prep.transform(X_cal),),
-        eval_y=(y_cal,),
-        eval_sample_weight=[w_cal],
-        callbacks=[lgb.early_stopping(m.early_stopping_rounds, verbose=False)],
-    )
-    margin = pipeline.predict_proba(X_cal, raw_score=True)
-    calibrator = Calibrator(method=m.calibration).fit(margin, y_cal, sample_weight=w_cal)
-    w_all = np.concatenate([w_fit, w_cal])
-    y_all = np.concatenate([y_fit, y_cal])
-    base_rate = float(np.sum(w_all * y_all) / np.sum(w_all))
-    best = lgbm.best_iteration_ or m.n_estimators
-    info = TargetInfo(
-        best_iteration=int(best),
-        calibration_method=calibrator.method_,
-        fit_rows=len(fit_rows),
-        calibration_rows=len(calibration_rows),
-    )
-    return TargetModel(target, pipeline, calibrator, base_rate, info)
 
 
 def fit_baselines(
@@ -181,7 +148,10 @@ def split_counts(split: TargetSplit, frame: pd.DataFrame, target: str) -> dict[s
 def train_target(
     examples: Examples, target: str, settings: Settings, split: TargetSplit | None = None
 ) -> TargetResult:
-    """Split, check, fit the model and the baselines, and evaluate them on validation rows."""
+    """Split, check, select and fit the model (`selection.select_and_fit`) and the baselines,
+    and evaluate them on the validation rows (the model through its evaluation twin, fitted on
+    the training rows only; the returned model is the shipped one, refitted on every labelled
+    row, with those honest figures in `metadata.validation_metrics`)."""
     frame, spec = examples.frame, examples.spec
     if split is None:
         split = split_target(
@@ -194,20 +164,31 @@ def train_target(
         )
     check_minimum_data(target, split, frame, settings)
     fit_rows, cal_rows = frame.loc[split.fit], frame.loc[split.calibration]
-    model = fit_target_model(target, spec, fit_rows, cal_rows, settings)
-    model.metadata = with_split(model.metadata, split)
+    selected = select_and_fit(frame, target, spec, split.train, split.validation, settings)
     baselines = fit_baselines(target, spec, fit_rows, cal_rows, settings)
     val_rows = frame.loc[split.validation]
     y_val = label_array(val_rows, target)
-    scores = validation_scores(model, baselines, val_rows, spec)
+    # the evaluation model (training rows only) scores validation: the shipped model saw it
+    scores = validation_scores(selected.evaluation, baselines, val_rows, spec)
     w_val = val_rows["weight"].to_numpy(float)
     metrics = {name: binary_metrics(y_val, p, w_val) for name, p in scores.items()}
+    honest = {name: {k: m[k] for k in VALIDATION_KEYS} for name, m in metrics.items()}
+    model = selected.shipped
+    model.metadata = dataclasses.replace(
+        with_split(model.metadata, split), validation_metrics=honest
+    )
     segments = {}
     seg_col = settings.columns.segment
     if seg_col and seg_col in val_rows:
         segments = segment_metrics(y_val, scores[MODEL], val_rows[seg_col], w=w_val)
     counts = split_counts(split, frame, target)
-    return TargetResult(target, split, model, baselines, metrics, segments, counts, scores)
+    extra = {
+        **selection_metrics(target, selected),
+        **calibration_metrics(target, y_val, scores[MODEL], w_val),
+    }
+    return TargetResult(
+        target, split, model, baselines, metrics, segments, counts, scores, selected, extra
+    )
 
 
 def flat_target_metrics(result: TargetResult) -> dict[str, float]:
@@ -215,4 +196,5 @@ def flat_target_metrics(result: TargetResult) -> dict[str, float]:
     out = flat_metrics(result.target, result.metrics[MODEL], segments=result.segments)
     for name in result.baselines:
         out.update(flat_metrics(result.target, result.metrics[name], model=name))
+    out.update(result.extra_metrics)
     return out

@@ -16,7 +16,10 @@ def with_feedback(
     data: LeadData, feedback: pd.DataFrame | None
 ) -> tuple[LeadData, FeedbackCounts | None]:
     """The data with sales feedback written onto the leads' outcomes (`apply_feedback`:
-    feedback wins over the CRM), and what it changed; unchanged (and None) without feedback."""
+    feedback wins over the CRM), and what it changed; unchanged (and None) without feedback.
+    Data cut at its export date (`LeadData.cut_at`) takes no feedback dated after it."""
+    if feedback is not None and data.cut_at is not None:
+        feedback = feedback[~(feedback["date"] > data.cut_at).to_numpy(bool)]
     if feedback is None or len(feedback) == 0:
         return data, None
     leads, counts = apply_feedback(data.leads, feedback)

@@ -1,8 +1,13 @@
 """The promotion gate: does the registry's challenger replace the champion?
 
-Both models are measured on the challenger's validation rows, rebuilt from the current data;
-`gate_target` applies the configured minimums and the allowed drop against the champion, and
-`promote_challenger` moves the `champion` alias, exports the new champion and tags the decision.
+The challenger's figures are the honest validation metrics recorded at training (its evaluation
+twin, fitted on the training rows only, and its baselines, on the same validation rows: the
+shipped model itself was refitted on every labelled row, validation included). A champion that
+records such figures is compared by them; an older bundle is measured on the challenger's
+validation rows rebuilt from the current data. `gate_target` applies the configured minimums,
+refuses a challenger worse than its own baselines and one that drops more than allowed against
+the champion; `promote_challenger` moves the `champion` alias, exports the new champion and tags
+the decision.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from leadscore.data.contract import LeadData
 from leadscore.data.snapshots import Examples, build_examples
 from leadscore.errors import RegistryError
 from leadscore.modeling.evaluate import binary_metrics
-from leadscore.modeling.fit import label_array
+from leadscore.modeling.fit import MODEL, label_array
 from leadscore.modeling.inputs import current_data
 from leadscore.modeling.model import LeadScoreModel
 from leadscore.modeling.registry import (
@@ -55,6 +60,7 @@ class TargetGate:
     rows: int
     passed: bool
     reasons: tuple[str, ...] = ()
+    below_baseline: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class PromotionDecision:
             "promotion.decision": "promoted" if self.promoted else "refused",
             "promotion.champion_version": self.champion_version or "",
         }
+        below = [g.target for g in self.gates if g.below_baseline]
+        out["promotion.worse_than_baseline"] = ",".join(below) if below else "none"
         if self.reasons:
             out["promotion.reasons"] = "; ".join(self.reasons)[:4900]
         for g in self.gates:
@@ -91,16 +99,53 @@ class PromotionDecision:
 # --- the rules -------------------------------------------------------------------------------
 
 
+def baseline_reasons(
+    target: str,
+    challenger: Mapping[str, float],
+    baselines: Mapping[str, Mapping[str, float]],
+    promotion: Promotion,
+) -> list[str]:
+    """Why the challenger is worse than its own baselines on the same validation rows: ROC AUC
+    more than `max_roc_auc_below_baseline` below the best baseline's, or log loss more than
+    `max_log_loss_above_baseline` above the best baseline's (empty when it is not)."""
+    reasons = []
+    aucs = {n: float(m["roc_auc"]) for n, m in baselines.items() if "roc_auc" in m}
+    losses = {n: float(m["log_loss"]) for n, m in baselines.items() if "log_loss" in m}
+    if aucs:
+        name = max(aucs, key=lambda n: aucs[n])
+        gap = aucs[name] - float(challenger["roc_auc"])
+        if gap > promotion.max_roc_auc_below_baseline:
+            reasons.append(
+                f"{target}: ROC AUC {challenger['roc_auc']:.4f} is {gap:.4f} below the "
+                f"{name} baseline's {aucs[name]:.4f} on the same validation rows (allowed "
+                f"{promotion.max_roc_auc_below_baseline:g})"
+            )
+    if losses:
+        name = min(losses, key=lambda n: losses[n])
+        gap = float(challenger["log_loss"]) - losses[name]
+        if gap > promotion.max_log_loss_above_baseline:
+            reasons.append(
+                f"{target}: log loss {challenger['log_loss']:.4f} is {gap:.4f} above the "
+                f"{name} baseline's {losses[name]:.4f} on the same validation rows (allowed "
+                f"{promotion.max_log_loss_above_baseline:g})"
+            )
+    return reasons
+
+
 def gate_target(
     target: str,
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
     promotion: Promotion,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
 ) -> TargetGate:
-    """Check one target: minimum ROC AUC, PR AUC against the base rate, and no drop in the
-    configured metric of more than `max_metric_drop` against the champion (same rows)."""
+    """Check one target: minimum ROC AUC, PR AUC against the base rate, no worse than its own
+    baselines (`baseline_reasons`; `baselines` maps a baseline's name to its metrics on the
+    same rows), and no drop in the configured metric of more than `max_metric_drop` against the
+    champion."""
     metric = promotion.metric
-    reasons = []
+    reasons = baseline_reasons(target, challenger, baselines or {}, promotion)
+    below = bool(reasons)
     roc, pr, base = challenger["roc_auc"], challenger["pr_auc"], challenger["base_rate"]
     if not roc >= promotion.min_roc_auc:
         reasons.append(f"{target}: ROC AUC {roc:.4f} < minimum {promotion.min_roc_auc:.4f}")
@@ -130,6 +175,7 @@ def gate_target(
         int(challenger.get("n", 0)),
         not reasons,
         tuple(reasons),
+        below,
     )
 
 
@@ -139,14 +185,18 @@ def promotion_decision(
     promotion: Promotion,
     challenger_version: str | None,
     champion_version: str | None,
+    baselines: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> PromotionDecision:
-    """Promote only when every target passes its gate (a first model: the minimums only)."""
+    """Promote only when every target passes its gate (a first model: the minimums and the
+    baselines only). `baselines` maps target -> baseline name -> metrics on the challenger's
+    validation rows."""
     gates = tuple(
         gate_target(
             target,
             metrics,
             None if champion is None else champion.get(target),
             promotion,
+            None if baselines is None else baselines.get(target),
         )
         for target, metrics in challenger.items()
     )
@@ -185,31 +235,68 @@ def promotion_rows(
     return split.validation
 
 
+def recorded_metrics(bundle: LeadScoreModel, target: str) -> dict[str, dict[str, float]] | None:
+    """The honest validation metrics recorded at training (model under `MODEL`, baselines under
+    their names), or None for a bundle that records none."""
+    info = bundle.targets[target].metadata
+    stored = None if info is None else info.validation_metrics
+    return dict(stored) if stored and MODEL in stored else None
+
+
+@dataclass(frozen=True)
+class GateFigures:
+    """Per target: the challenger's metrics, the champion's, and the challenger's baselines'."""
+
+    challenger: dict[str, dict[str, float]]
+    champion: dict[str, dict[str, float]]
+    baselines: dict[str, dict[str, dict[str, float]]]
+
+
 def compare_on_challenger_rows(
     settings: Settings,
     chall: LeadScoreModel,
     champ: LeadScoreModel | None,
     data: LeadData | None,
     examples: Examples | None,
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Each target's gate metrics of the challenger and of the champion (when there is one), on
-    the challenger's validation rows rebuilt from `data` (default: the current data)."""
-    with logged_step(log, "rebuilding validation examples for the promotion gate"):
-        if data is None:
-            data, _ = current_data(settings)
-        if examples is None or examples.spec != chall.spec:
-            examples = build_examples(data, settings, spec=chall.spec)
-        champ_examples = examples
-        if champ is not None and champ.spec != chall.spec:
-            champ_examples = build_examples(data, settings, spec=champ.spec)
-    chall_metrics: dict[str, dict[str, float]] = {}
-    champ_metrics: dict[str, dict[str, float]] = {}
-    for target in chall.targets:
-        rows = promotion_rows(chall, examples, target, settings)
-        chall_metrics[target] = gate_metrics(chall, examples, target, rows)
-        if champ is not None and target in champ.targets:
-            champ_metrics[target] = gate_metrics(champ, champ_examples, target, rows)
-    return chall_metrics, champ_metrics
+) -> GateFigures:
+    """Each target's gate figures: recorded at training when the bundle records them (see the
+    module docstring), else measured on the challenger's validation rows rebuilt from `data`
+    (default: the current data)."""
+    targets = list(chall.targets)
+    needs_rows = any(recorded_metrics(chall, t) is None for t in targets) or (
+        champ is not None
+        and any(t in champ.targets and recorded_metrics(champ, t) is None for t in targets)
+    )
+    champ_examples = examples
+    if needs_rows:
+        with logged_step(log, "rebuilding validation examples for the promotion gate"):
+            if data is None:
+                data, _ = current_data(settings)
+            if examples is None or examples.spec != chall.spec:
+                examples = build_examples(data, settings, spec=chall.spec)
+            champ_examples = examples
+            if champ is not None and champ.spec != chall.spec:
+                champ_examples = build_examples(data, settings, spec=champ.spec)
+    figures = GateFigures({}, {}, {})
+    for target in targets:
+        stored = recorded_metrics(chall, target)
+        rows = None
+        if stored is not None:
+            figures.challenger[target] = stored[MODEL]
+            figures.baselines[target] = {k: v for k, v in stored.items() if k != MODEL}
+        else:
+            rows = promotion_rows(chall, examples, target, settings)
+            figures.challenger[target] = gate_metrics(chall, examples, target, rows)
+        if champ is None or target not in champ.targets:
+            continue
+        champ_stored = recorded_metrics(champ, target)
+        if champ_stored is not None:
+            figures.champion[target] = champ_stored[MODEL]
+        else:
+            if rows is None:
+                rows = promotion_rows(chall, examples, target, settings)
+            figures.champion[target] = gate_metrics(champ, champ_examples, target, rows)
+    return figures
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -237,8 +324,9 @@ def promote_challenger(
 ) -> PromotionDecision:
     """Move `champion` to the challenger if it passes the gate; export it when it does.
 
-    Both models are evaluated on the challenger's validation rows rebuilt from the current data
-    (with the feedback store applied, unless `data` is given).
+    The figures are those recorded at training, or, for a bundle that records none, measured on
+    the challenger's validation rows rebuilt from the current data (with the feedback store
+    applied, unless `data` is given).
     The decision and its figures become tags on the challenger's run and model version.
     """
     challenger = alias_version(settings, CHALLENGER)
@@ -258,15 +346,14 @@ def promote_challenger(
     uri = settings.mlflow.tracking_uri
     chall = load_bundle(version_uri(settings, challenger.version), uri)
     champ = None if champion is None else load_bundle(version_uri(settings, champion.version), uri)
-    chall_metrics, champ_metrics = compare_on_challenger_rows(
-        settings, chall, champ, data, examples
-    )
+    figures = compare_on_challenger_rows(settings, chall, champ, data, examples)
     decision = promotion_decision(
-        chall_metrics,
-        None if champ is None else champ_metrics,
+        figures.challenger,
+        None if champ is None else figures.champion,
         settings.promotion,
         str(challenger.version),
         None if champion is None else str(champion.version),
+        baselines=figures.baselines,
     )
     if decision.promoted:
         set_alias(settings, CHAMPION, str(challenger.version))

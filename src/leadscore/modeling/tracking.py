@@ -60,6 +60,7 @@ class TrainingRecord:
     datasets: tuple[DatasetInput, ...]
     artifacts_dir: Path
     example_features: pd.DataFrame = field(repr=False)
+    tuning: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # target -> trials
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,15 @@ def run_params(settings: Settings, record: TrainingRecord) -> dict[str, str]:
 
 
 def run_tags(settings: Settings, record: TrainingRecord) -> dict[str, str]:
-    """The run's tags: split method, targets, versions and the inputs' sha256 (lineage)."""
+    """The run's tags: split method, targets, each target's model family and calibrator
+    (`<target>.family`, `<target>.calibration`), versions and the inputs' sha256 (lineage)."""
     tags = {
         "split": record.split_method,
         "targets": ",".join(settings.targets),
         "leadscore.version": __version__,
         **{f"input.{name}.sha256": d for name, d in record.input_digests.items()},
+        **{f"{t}.family": m.family for t, m in record.bundle.targets.items()},
+        **{f"{t}.calibration": m.calibrator.method_ for t, m in record.bundle.targets.items()},
     }
     commit = git_commit()
     if commit:
@@ -165,11 +169,27 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={installed_version(name)}" for name in names]
 
 
+def log_tuning_trials(mlflow, experiment_id: str, tuning: Mapping[str, tuple[dict, ...]]) -> None:
+    """One nested run per `train.tune` trial, under the active training run: the trial's
+    LightGBM params, its cross-validated log loss and number of trees."""
+    for target, trials in tuning.items():
+        for trial in trials:
+            name = f"{target}-trial-{trial['number']}"
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+                mlflow.set_tags({"target": target, "tuning.trial": str(trial["number"])})
+                mlflow.log_params(trial["params"])
+                metrics = {"cv_log_loss": trial["cv_log_loss"], "seconds": trial["seconds"]}
+                if trial.get("n_estimators") is not None:
+                    metrics["n_estimators"] = float(trial["n_estimators"])
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
+
+
 def log_training_run(
     settings: Settings, record: TrainingRecord, run_name: str | None = None
 ) -> RunRecord:
     """One MLflow run: params, tags, finite metrics, dataset inputs, the files in the record's
-    `artifacts_dir`, and the model, registered with the alias `challenger`."""
+    `artifacts_dir`, `train.tune`'s trials as nested runs, and the model, registered with the
+    alias `challenger`."""
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
     experiment_id = ensure_experiment(settings)
     tags = run_tags(settings, record)
@@ -180,6 +200,7 @@ def log_training_run(
         for ds in record.datasets:
             mlflow.log_input(dataset_of(ds), context=ds.context, tags=ds.tags or None)
         mlflow.log_artifacts(str(record.artifacts_dir))
+        log_tuning_trials(mlflow, experiment_id, record.tuning)
         signature, example = signature_and_example(record.bundle, record.example_features)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,

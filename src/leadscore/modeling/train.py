@@ -21,7 +21,7 @@ import pandas as pd
 from leadscore import __version__
 from leadscore.config import Settings, config_as_yaml
 from leadscore.data.contract import LeadData, input_digests, load_lead_data
-from leadscore.data.features import FeatureSpec, build_features
+from leadscore.data.features import FeatureSpec, build_features, hold_age
 from leadscore.data.io import frame_digest, write_text
 from leadscore.data.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
 from leadscore.feedback.apply import FeedbackCounts
@@ -32,10 +32,18 @@ from leadscore.modeling.evaluate import (
     shap_contributions,
     write_plots,
 )
-from leadscore.modeling.fit import TargetResult, flat_target_metrics, label_array, train_target
+from leadscore.modeling.fit import (
+    MODEL,
+    TargetResult,
+    flat_target_metrics,
+    label_array,
+    train_target,
+)
+from leadscore.modeling.grades import BASIS_KEPT, BASIS_PROBABILITY, GradeScheme, measure_grades
 from leadscore.modeling.inputs import with_feedback
-from leadscore.modeling.model import LeadScoreModel
+from leadscore.modeling.model import LeadScoreModel, TargetInfo
 from leadscore.modeling.promotion import PromotionDecision, promote_challenger
+from leadscore.modeling.registry import CHAMPION, alias_version, load_bundle, version_uri
 from leadscore.modeling.split import STRATIFIED_RANDOM
 from leadscore.modeling.timing import logged_step
 from leadscore.modeling.tracking import DatasetInput, TrainingRecord, log_training_run
@@ -78,20 +86,62 @@ def reference_rows(data: LeadData, settings: Settings, spec: FeatureSpec) -> pd.
     if len(snaps) > REFERENCE_MAX_ROWS:
         keep = np.random.default_rng(0).choice(len(snaps), REFERENCE_MAX_ROWS, replace=False)
         snaps = snaps.iloc[np.sort(keep)].reset_index(drop=True)
-    return build_features(snaps, data.activities, spec)
+    # as the scorer sees them: leads older than the training horizon at that age
+    horizon = settings.snapshots.max_age_days if spec.has_time else None
+    return hold_age(build_features(snaps, data.activities, spec), horizon)[0]
 
 
-def reference_for(bundle: LeadScoreModel, data: LeadData, settings: Settings) -> Reference:
-    """Drift reference and score scale: the open leads at the export date, as the weekly scorer
-    would have seen them. A lead's 0–100 score is then the share of those leads with a lower
-    headline probability, and a first scoring at the export date shows no drift."""
+def reference_for(
+    bundle: LeadScoreModel,
+    data: LeadData,
+    settings: Settings,
+    scale: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Reference:
+    """Drift reference: the open leads at the export date, as the weekly scorer would have seen
+    them (a first scoring at the export date shows no drift). The 0-100 score scale is `scale`
+    (the headline probabilities and weights of the validation leads, see `score_scale`): a
+    lead's score is the share of those leads with a lower headline probability."""
     features = reference_rows(data, settings, bundle.spec)
     probs = bundle.targets[bundle.headline_target].predict_proba(features)
     amounts = None
     leads = data.leads
     if "amount" in leads and "won_at" in leads:
         amounts = leads.loc[leads["won_at"].notna(), "amount"]
-    return reference_profile(features, bundle.spec.categorical, probs, amounts)
+    return reference_profile(features, bundle.spec.categorical, probs, amounts, scale)
+
+
+def headline_validation(
+    examples: Examples, result: TargetResult
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, probabilities, weights) of the headline target's validation rows, from the
+    model evaluated there (one that did not see them)."""
+    rows = examples.frame.loc[result.split.validation]
+    y = label_array(rows, result.target)
+    return y, np.asarray(result.validation_scores[MODEL], float), rows["weight"].to_numpy(float)
+
+
+def champion_grades(settings: Settings) -> GradeScheme | None:
+    """The registry champion's grade scheme, when there is one (its cut-offs are kept)."""
+    champion = alias_version(settings, CHAMPION)
+    if champion is None:
+        return None
+    bundle = load_bundle(version_uri(settings, champion.version), settings.mlflow.tracking_uri)
+    return bundle.grades
+
+
+def grade_scheme(
+    settings: Settings, target: str, y: np.ndarray, p: np.ndarray, w: np.ndarray
+) -> GradeScheme:
+    """A-D cut-offs measured on validation: the user's cut-offs, else the champion's (kept
+    across retrains), else the configured shares of validation leads."""
+    grades = settings.score.grades
+    if grades.cutoffs is not None:
+        cut = (grades.cutoffs["A"], grades.cutoffs["B"], grades.cutoffs["C"])
+        return measure_grades(target, y, p, w, cutoffs=cut, basis=BASIS_PROBABILITY)
+    kept = champion_grades(settings) if grades.keep_cutoffs else None
+    if kept is not None and kept.target == target:
+        return measure_grades(target, y, p, w, cutoffs=kept.cutoffs, basis=BASIS_KEPT)
+    return measure_grades(target, y, p, w, shares=grades.shares)
 
 
 # --- what the run logs -----------------------------------------------------------------------
@@ -224,23 +274,58 @@ def training_examples(data: LeadData, settings: Settings) -> Examples:
 
 
 def train_targets(examples: Examples, settings: Settings) -> dict[str, TargetResult]:
-    """`train_target` for every configured target, with a line of counts for each."""
+    """`train_target` for every configured target, with lines of counts and of the choice."""
     results: dict[str, TargetResult] = {}
     for target in settings.targets:
-        with logged_step(log, f"training '{target}' (LightGBM + baselines)"):
+        with logged_step(log, f"training '{target}' (model selection + baselines)"):
             results[target] = train_target(examples, target, settings)
         c = results[target].counts
         log.info(
-            "  %s: %s training rows (%s positive), %s validation rows (%s positive), "
-            "best iteration %s",
+            "  %s: %s training rows (%s positive), %s validation rows (%s positive)",
             target,
             f"{c['train_rows']:,}",
             f"{c['train_positives']:,}",
             f"{c['validation_rows']:,}",
             f"{c['validation_positives']:,}",
-            results[target].model.metadata.best_iteration,
         )
+        log.info("  %s: %s", target, selection_line(results[target].model.metadata))
     return results
+
+
+def selection_line(info: TargetInfo) -> str:
+    """The chosen family, its trees, the candidates' out-of-fold log loss and the refit."""
+    sel = info.selection or {}
+    cv = ", ".join(f"{f} {c['oof_log_loss']:.4f}" for f, c in sel.get("candidates", {}).items())
+    trees = f", {info.best_iteration} trees" if info.best_iteration else ""
+    return (
+        f"family {info.family}{trees} (out-of-fold log loss over {sel.get('folds', 0)} folds: "
+        f"{cv}); shipped model refitted on all {info.fit_rows:,} labelled rows"
+    )
+
+
+def log_grades(scheme: GradeScheme) -> None:
+    """What each grade meant on validation, in the log; a warning when not monotone."""
+    how = {BASIS_KEPT: "kept from the champion", BASIS_PROBABILITY: "from the config"}
+    log.info("grades on P(%s), cut-offs %s:", scheme.target, how.get(scheme.basis, "by share"))
+    for r in scheme.rows:
+        where = (
+            f"P >= {r.min_probability:.2%}" if r.grade != "D" else f"P < {scheme.cutoffs[-1]:.2%}"
+        )
+        log.info(
+            "  %s: %s, %.0f%% of validation leads, converted at %.2f%% (%.1fx), "
+            "%.0f%% of conversions",
+            r.grade,
+            where,
+            100 * r.share,
+            100 * r.rate,
+            r.lift,
+            100 * r.share_of_conversions,
+        )
+    if not scheme.is_monotone():
+        log.warning(
+            "grades are not monotone in validation conversion (too little validation data, or "
+            "cut-offs that no longer fit: see score.grades)"
+        )
 
 
 def run_training(
@@ -272,13 +357,19 @@ def run_training(
             "split": split_method,
             "export_date": None if data.export_date is None else str(data.export_date),
             "seed": settings.train.seed,
+            # the oldest lead age the snapshots show the model: older leads are scored at it
+            "max_age_days": settings.snapshots.max_age_days,
         },
     )
+    y_val, p_val, w_val = headline_validation(examples, results[settings.headline_target])
+    bundle.grades = grade_scheme(settings, settings.headline_target, y_val, p_val, w_val)
+    log_grades(bundle.grades)
     with logged_step(log, "profiling the reference data"):
-        bundle.reference = reference_for(bundle, data, settings)
+        bundle.reference = reference_for(bundle, data, settings, scale=(p_val, w_val))
     metrics: dict[str, float] = {}
     for result in results.values():
         metrics.update(flat_target_metrics(result))
+    metrics.update(bundle.grades.metrics())
     counts = flat_counts(results, examples, data)
     if feedback_counts is not None:
         feedback_fields = dataclasses.asdict(feedback_counts).items()
@@ -299,6 +390,7 @@ def run_training(
             example_features=examples.frame.loc[
                 results[settings.targets[0]].split.validation, examples.spec.columns
             ],
+            tuning={t: r.selection.trials for t, r in results.items() if r.selection.trials},
         )
         with logged_step(log, "logging the run and registering the model in MLflow"):
             run = log_training_run(settings, record)

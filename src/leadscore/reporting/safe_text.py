@@ -12,6 +12,7 @@ import pandas as pd
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
+RISKY_START = r"^'?[=+\-@\t\r]"  # a formula prefix, or ESCAPE and then one (`_starts_risky`)
 
 
 def _is_text_dtype(series: pd.Series) -> bool:
@@ -51,6 +52,13 @@ def safe_text(series: pd.Series) -> pd.Series:
         return series
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
+    if not pd.api.types.is_object_dtype(series.dtype):  # a string dtype: vectorised
+        risky = series.str.contains(RISKY_START, regex=True).fillna(False).astype(bool)
+        if not risky.any():
+            return series
+        out = series.copy()
+        out[risky] = ESCAPE + series[risky]
+        return out
     text, is_str = _strings(series)
     risky = is_str & _starts_risky(text.where(is_str))
     if not risky.any():

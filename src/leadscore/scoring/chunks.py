@@ -1,4 +1,13 @@
-"""The chunk loop: score, write scores.parquet and scores.csv, keep what reports and drift need."""
+"""The chunk loop: score, write scores.parquet and scores.csv, keep what reports and drift need.
+
+The two score files are for machines (a CRM import, a warehouse): their text uses ASCII signs
+("-2.3 pts", not the typographic minus the reports show; "..." for a cut value), an empty text
+is a missing value (an empty CSV field, a Parquet null), and every reason comes with its feature
+group and its points beside it (`reason_pos_1_code`, `reason_pos_1_points`, ...). Parquet also
+has `reasons`, each lead's reasons as a list of (code, points, text), strongest for first, then
+strongest against. Both files hold the same columns and values otherwise; `model_version` is
+text in both (a CSV reader should be told so: it looks like a number).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +26,26 @@ from leadscore.data.io import atomic_path
 from leadscore.errors import ScoringError
 from leadscore.modeling.model import LeadScoreModel
 from leadscore.reporting.safe_text import safe_text
-from leadscore.scoring.predict import label_chunk, score_chunk
+from leadscore.reporting.summary import OwnerSummary, owner_labels, owner_summaries
+from leadscore.scoring.predict import REASON_COLUMN, label_chunk, score_chunk
 from leadscore.scoring.stream import Part, iter_chunks
 from leadscore.scoring.tracking import ModelRef
+from leadscore.scoring.trend import (
+    CONTRIBUTIONS_PARQUET,
+    SCORES_PARQUET,
+    PreviousRun,
+    TrendRule,
+    contributions_table,
+    trend_columns,
+)
 
-SCORES_PARQUET = "scores.parquet"
 SCORES_CSV = "scores.csv"
 DRIFT_SAMPLE_ROWS = 100_000
 UNGUARDED_COLUMNS = ("grade", "trend")  # text columns whose values are known to be safe
+REASONS_LIST = "reasons"  # the Parquet list column of each lead's reasons
+REASON_TYPE = pa.struct([("code", pa.string()), ("points", pa.float64()), ("text", pa.string())])
+# typographic signs of the reasons, as CSV importers read them safely
+ASCII_SIGNS = {"\u2212": "-", "\u2026": "...", "\u2013": "-", "\u00d7": "x"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +54,10 @@ class ChunkedRun:
 
     top: pd.DataFrame
     n_explore: int
+    n_dormant: int
     grade_counts: dict[str, int]
     score_hist: np.ndarray
+    owners: tuple[OwnerSummary, ...]  # per owner, counted over every lead (with an owner column)
     drift_features: pd.DataFrame
     drift_scores: np.ndarray
     paths: dict[str, Path]
@@ -47,6 +70,85 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_string_dtype(safe[col]) and col not in UNGUARDED_COLUMNS:
             safe[col] = safe_text(safe[col])
     return safe
+
+
+def machine_rows(out: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the score files hold them: ASCII signs in the sentences, empty text missing."""
+    rows = out.copy()
+    for col in rows.columns:
+        values = rows[col]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        text = values.astype("string[pyarrow]")  # vectorised string operations
+        if REASON_COLUMN.fullmatch(str(col)) or col == "trend_reason":
+            for sign, ascii_sign in ASCII_SIGNS.items():
+                text = text.str.replace(sign, ascii_sign, regex=False)
+        rows[col] = text.mask(text.eq(""))
+    return rows
+
+
+def reasons_list(rows: pd.DataFrame) -> pa.Array:
+    """Each lead's reasons as a list of (code, points, text): for first, then against."""
+    slots = [f"reason_{s}_{k}" for s in ("pos", "neg") for k in range(1, 100)]
+    slots = [c for c in slots if f"{c}_code" in rows]
+    if not slots:
+        return pa.nulls(len(rows), pa.list_(REASON_TYPE))
+    codes = np.stack([rows[f"{c}_code"].to_numpy(object, na_value=None) for c in slots], 1)
+    points = np.stack([rows[f"{c}_points"].to_numpy(float) for c in slots], 1)
+    texts = np.stack([rows[c].to_numpy(object, na_value=None) for c in slots], 1)
+    valid = pd.notna(codes)
+    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int32)
+    items = pa.StructArray.from_arrays(
+        [
+            pa.array(codes[valid], pa.string()),
+            pa.array(points[valid], pa.float64()),
+            pa.array(texts[valid], pa.string()),
+        ],
+        fields=list(REASON_TYPE),
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets), items, type=pa.list_(REASON_TYPE))
+
+
+def score_tables(out: pd.DataFrame, schema: pa.Schema | None) -> tuple[pa.Table, pa.Table]:
+    """The chunk's rows for scores.parquet (with the reasons list) and for scores.csv (formula
+    guard on, no list), with `schema` (the first chunk's; None: this is the first chunk).
+
+    Text columns are Arrow strings in every chunk, also when a chunk's values are all missing.
+    """
+    rows = machine_rows(out)
+
+    def typed(frame: pd.DataFrame, target: pa.Schema | None) -> pa.Table:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if target is None:
+            target = pa.schema(
+                pa.field(f.name, pa.string())
+                if pa.types.is_large_string(f.type) or pa.types.is_null(f.type)
+                else f
+                for f in table.schema
+            )
+        return table.cast(target.remove_metadata()).replace_schema_metadata(target.metadata)
+
+    base = None if schema is None else schema.remove(schema.get_field_index(REASONS_LIST))
+    table = typed(rows, base)
+    table = table.append_column(pa.field(REASONS_LIST, pa.list_(REASON_TYPE)), reasons_list(rows))
+    csv = typed(csv_safe(rows), table.schema.remove(table.schema.get_field_index(REASONS_LIST)))
+    return table, csv
+
+
+def owner_tally(
+    out: pd.DataFrame, column: str | None, counts: dict[str, dict[str, int]], values: dict
+) -> None:
+    """Add the chunk's leads per owner and grade, and their expected value, to the totals."""
+    if not column or column not in out:
+        return
+    owners = owner_labels(out[column])
+    for (owner, grade), n in out.groupby([owners, out["grade"]]).size().items():
+        mine = counts.setdefault(str(owner), {})
+        mine[str(grade)] = mine.get(str(grade), 0) + int(n)
+    ev = pd.to_numeric(out["expected_value"], errors="coerce")
+    known = ev.notna()
+    for owner, total in ev[known].groupby(owners[known]).sum().items():
+        values[str(owner)] = values.get(str(owner), 0.0) + float(total)
 
 
 def top_rows(top: pd.DataFrame, chunk: pd.DataFrame, keep: int) -> pd.DataFrame:
@@ -65,43 +167,70 @@ def score_in_chunks(
     settings: Settings,
     as_of: pd.Timestamp,
     ref: ModelRef,
-    previous: pd.DataFrame | None,
+    previous: PreviousRun | None,
     out_dir: Path,
     keep_top: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> ChunkedRun:
-    """Score all `n` open leads chunk by chunk; write scores.parquet and scores.csv atomically.
+    """Score all `n` open leads chunk by chunk; write scores.parquet, scores.csv and
+    contributions.parquet (the effects per reason group, for next run's trend) atomically.
 
-    `keep_top` rows (the highest scores) are kept for the reports; `progress(done, n)` is called
-    after each chunk.
+    The trend compares with `previous` (None: no earlier run in the folder). `keep_top` rows
+    (the highest scores) are kept for the reports; `progress(done, n)` is called after each
+    chunk.
     """
     drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
     top = pd.DataFrame()
     hist = np.zeros(101, np.int64)
     grades = dict.fromkeys("ABCD", 0)
-    n_explore = 0
+    n_explore = n_dormant = 0
     drift_parts, drift_scores = [], []
-    paths = {"scores_parquet": out_dir / SCORES_PARQUET, "scores_csv": out_dir / SCORES_CSV}
+    owner_counts: dict[str, dict[str, int]] = {}
+    owner_values: dict[str, float] = {}
+    rule = TrendRule.of(settings.score)
+    headline = f"p_{bundle.headline_target}"
+    paths = {
+        "scores_parquet": out_dir / SCORES_PARQUET,
+        "scores_csv": out_dir / SCORES_CSV,
+        "contributions": out_dir / CONTRIBUTIONS_PARQUET,
+    }
     with (
         atomic_path(paths["scores_parquet"]) as pq_tmp,
         atomic_path(paths["scores_csv"]) as csv_tmp,
+        atomic_path(paths["contributions"]) as effects_tmp,
     ):
-        pq_writer = csv_writer = None
+        pq_writer = csv_writer = effects_writer = None
         for start, part, part_stats in iter_chunks(parts, settings.score.chunk_size):
             stop = start + len(part)
-            out, features = score_chunk(bundle, part, part_stats, settings)
-            out = label_chunk(out, as_of, ref, previous, settings.score.explore_share)
-            table = pa.Table.from_pandas(out, preserve_index=False)
-            safe_table = pa.Table.from_pandas(csv_safe(out), preserve_index=False)
+            scored = score_chunk(bundle, part, part_stats, settings)
+            out, features = scored.out, scored.features
+            trend, reason = trend_columns(
+                out["lead_id"],
+                out[headline].to_numpy(),
+                scored.contrib_pp,
+                scored.shown,
+                bundle.spec,
+                previous,
+                ref,
+                rule,
+                as_of,
+            )
+            out = label_chunk(out, as_of, ref, settings.score.explore_share, trend, reason)
+            table, safe_table = score_tables(out, pq_writer.schema if pq_writer else None)
+            effects = contributions_table(out["lead_id"], scored.contrib_pp, as_of)
             if pq_writer is None:
                 pq_writer = pq.ParquetWriter(pq_tmp, table.schema, compression="zstd")
                 csv_writer = pacsv.CSVWriter(csv_tmp, safe_table.schema)
+                effects_writer = pq.ParquetWriter(effects_tmp, effects.schema, compression="zstd")
             pq_writer.write_table(table)
             csv_writer.write_table(safe_table)
+            effects_writer.write_table(effects)
             n_explore += int(out["explore"].sum())
+            n_dormant += int(out["dormant"].sum())
             for g, c in out["grade"].value_counts().items():
                 grades[str(g)] += int(c)
             hist += np.bincount(out["score"].to_numpy(), minlength=101)[:101]
+            owner_tally(out, settings.columns.owner, owner_counts, owner_values)
             top = top_rows(top, out, keep_top)
             keep = np.arange(start, stop)[(np.arange(start, stop) % drift_stride) == 0]
             drift_parts.append(features.iloc[keep - start])
@@ -112,11 +241,14 @@ def score_in_chunks(
             raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
         pq_writer.close()
         csv_writer.close()
+        effects_writer.close()
     return ChunkedRun(
         top=top.reset_index(drop=True),
         n_explore=n_explore,
+        n_dormant=n_dormant,
         grade_counts=grades,
         score_hist=hist,
+        owners=owner_summaries(owner_counts, owner_values),
         drift_features=pd.concat(drift_parts),
         drift_scores=np.concatenate(drift_scores),
         paths=paths,

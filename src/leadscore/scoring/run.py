@@ -1,5 +1,5 @@
-"""Weekly batch scoring: every open lead at the as-of date gets probabilities, a score, a grade
-and its reasons; outputs are written atomically and a rerun is byte-identical.
+"""Weekly batch scoring: every open lead at the as-of date gets probabilities, a score, a grade,
+its reasons and its trend; outputs are written atomically and a rerun is byte-identical.
 
 Memory does not grow with the input: the leads and their events are streamed and spilled to disk
 (`scoring.stream`), then scored part by part and chunk by chunk (`scoring.chunks`), which writes
@@ -18,26 +18,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from leadscore.config import Settings
-from leadscore.data.features import to_seconds
 from leadscore.data.io import atomic_path, file_digest, write_text
-from leadscore.data.spill import spill_events, spill_leads
-from leadscore.data.streams import EVENT_BATCH_ROWS, LEAD_BATCH_ROWS, iter_events
 from leadscore.errors import ScoringError
 from leadscore.modeling.drift import psi_table
+from leadscore.modeling.grades import grade_lines
+from leadscore.modeling.model import LeadScoreModel
 from leadscore.reporting.html import write_report_html
 from leadscore.reporting.summary import ReportContext, RunSummary
 from leadscore.reporting.xlsx import write_report_xlsx
-from leadscore.scoring.chunks import SCORES_PARQUET, ChunkedRun, score_in_chunks
-from leadscore.scoring.stream import LeadTally, iter_open_leads, iter_parts, lead_sources
+from leadscore.scoring.chunks import ChunkedRun, score_in_chunks
+from leadscore.scoring.freshness import STALE_DATA, check_freshness, timestamp_text
+from leadscore.scoring.history import keep_in_history
+from leadscore.scoring.inputs import spill_open_leads
+from leadscore.scoring.predict import grade_score_thresholds, model_horizon
+from leadscore.scoring.rescore import rescore_previous
+from leadscore.scoring.stream import (
+    LeadTally,
+    lead_sources,
+)
 from leadscore.scoring.tracking import ModelRef, ScoringRecord, load_scoring_model, log_scoring_run
+from leadscore.scoring.trend import keep_previous_run, read_previous_run, same_model
 
 log = logging.getLogger(__name__)
 
-PREVIOUS_SCORES = "previous_scores.parquet"
 MANIFEST = "manifest.json"
 REPORT_XLSX = "report.xlsx"
 REPORT_HTML = "report.html"
@@ -63,7 +68,10 @@ class ScoringResult:
     drift_warnings: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()  # the run degraded (no activity data)
+    warnings: tuple[str, ...] = ()  # the run degraded (stale data, no activity data)
+    n_dormant: int = 0  # older than the model's horizon: scored with their age held at it
+    data_through: pd.Timestamp | None = None  # the newest timestamp in the leads and events
+    horizon_days: int | None = None  # the oldest lead age the model was trained on
 
 
 class _Laps:
@@ -88,7 +96,9 @@ def run_scoring(
 ) -> ScoringResult:
     """Score every lead open at `as_of` and write scores, reports, manifest and an MLflow run.
 
-    `progress(done, total)` is called after each chunk of leads scored.
+    `progress(done, total)` is called after each chunk of leads scored. Data older than
+    `score.max_data_lag_days` before `as_of` is a warning, or a `ScoringError` before anything
+    is written when `score.refuse_stale_data` is on.
     """
     laps = _Laps()
     as_of = pd.Timestamp(as_of)
@@ -105,32 +115,32 @@ def run_scoring(
     for w in data_warnings:
         log.warning(w)
     tally = LeadTally()
-    t = int(to_seconds(pd.DatetimeIndex([as_of]))[0])
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spill-") as spill_dir:
-        batches = iter_open_leads(settings, spec, as_of, leads_path, tally, LEAD_BATCH_ROWS)
-        leads, open_hashes = spill_leads(batches, Path(spill_dir))
-        n_open = int(leads.counts.sum())
+
+    def leads_read(n_open: int) -> None:
         _log_open_leads(tally, n_open, as_of)
         if n_open == 0:
             raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
         laps.lap("read_leads")
 
-        events, n_events = None, 0
-        if spec.has_activities and acts_path is not None:
-            batches = iter_events(acts_path, settings, EVENT_BATCH_ROWS)
-            events, n_events = spill_events(
-                batches, open_hashes, spec.activity_types, t, Path(spill_dir)
-            )
-            log.info(f"{n_events:,} activities of open leads before {as_of:%Y-%m-%d} kept")
-        del open_hashes
-        pa.default_memory_pool().release_unused()
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spill-") as spill_dir:
+        spilled = spill_open_leads(
+            settings, spec, as_of, leads_path, acts_path, Path(spill_dir), tally, leads_read
+        )
+        n_open = spilled.n_open
+        if spilled.events is not None:
+            log.info(f"{spilled.n_events:,} activities of open leads before {as_of:%Y-%m-%d} kept")
         laps.lap("activities")
 
-        previous = _previous_scores(out_dir, as_of)
-        parts = iter_parts(leads, events, settings.score.part_size, t, spec, EVENT_BATCH_ROWS)
+        warnings = check_freshness(tally.data_through, as_of, settings.score) + data_warnings
+        keep_previous_run(out_dir, as_of)
+        previous = read_previous_run(out_dir, as_of, bundle.headline_target)
+        if previous is not None and not same_model(previous, ref):
+            previous = rescore_previous(
+                settings, bundle, ref, previous, leads_path, acts_path, Path(spill_dir)
+            )
         run = score_in_chunks(
             bundle,
-            parts,
+            spilled.parts(settings, spec),
             n_open,
             settings,
             as_of,
@@ -141,11 +151,17 @@ def run_scoring(
             progress,
         )
         laps.lap("score_explain")
+    horizon = model_horizon(bundle, settings)
+    if run.n_dormant:
+        log.info(
+            f"{run.n_dormant:,} dormant lead(s): older than the model's {horizon:g}-day horizon, "
+            f"scored as {horizon:g} days old"
+        )
 
     drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
     drift_warnings = _drift_warnings(drift, settings.score.psi_threshold)
-    context = report_context(settings, ref, as_of, tally.n_skipped)
-    paths = {**_write_reports(run, n_open, data_warnings, out_dir, context), **run.paths}
+    context = report_context(settings, bundle, ref, as_of, tally.n_skipped, horizon)
+    paths = {**_write_reports(run, n_open, warnings, out_dir, context), **run.paths}
     laps.lap("reports")
     result = ScoringResult(
         out_dir=out_dir,
@@ -157,21 +173,30 @@ def run_scoring(
         drift_warnings=drift_warnings,
         timings={k: round(v, 3) for k, v in laps.seconds.items()},
         paths=paths,
-        warnings=data_warnings,
+        warnings=warnings,
+        n_dormant=run.n_dormant,
+        data_through=tally.data_through,
+        horizon_days=horizon,
     )
     inputs = _inputs(settings, leads_path, acts_path)
-    manifest = _manifest(settings, inputs, ref, as_of, result, n_events, events is not None)
+    manifest = _manifest(
+        settings, inputs, ref, as_of, result, spilled.n_events, spilled.events is not None
+    )
     written = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     result = replace(result, paths={**paths, "manifest": written})
+    keep_in_history(out_dir, as_of, settings)
     record = ScoringRecord(
         n_scored=result.n_scored,
         n_skipped=result.n_skipped,
         n_explore=result.n_explore,
+        n_dormant=result.n_dormant,
         grade_counts=result.grade_counts,
         score_hist=run.score_hist,
         drift=drift,
         drift_warning=bool(drift_warnings),
         manifest=written,
+        data_through=timestamp_text(result.data_through),
+        stale_data=any(w.startswith(STALE_DATA) for w in warnings),
     )
     log_scoring_run(settings, ref, as_of, record)
     return result
@@ -203,21 +228,6 @@ def _drift_warnings(drift: pd.DataFrame, threshold: float) -> tuple[str, ...]:
     return warnings
 
 
-def _previous_scores(out_dir: Path, as_of: pd.Timestamp) -> pd.DataFrame | None:
-    """The latest earlier run in `out_dir` (kept as previous_scores.parquet), for the trend."""
-    current, previous = out_dir / SCORES_PARQUET, out_dir / PREVIOUS_SCORES
-    if current.exists():
-        existing = pq.read_table(current, columns=["lead_id", "score", "as_of"]).to_pandas()
-        if len(existing) and pd.Timestamp(existing["as_of"].iloc[0]) < as_of:
-            with atomic_path(previous) as tmp:
-                tmp.write_bytes(current.read_bytes())
-    if previous.exists():
-        prev = pq.read_table(previous, columns=["lead_id", "score", "as_of"]).to_pandas()
-        if len(prev) and pd.Timestamp(prev["as_of"].iloc[0]) < as_of:
-            return prev
-    return None
-
-
 def _check_writable(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +239,12 @@ def _check_writable(out_dir: Path) -> None:
 
 
 def report_context(
-    settings: Settings, ref: ModelRef, as_of: pd.Timestamp, n_skipped: int
+    settings: Settings,
+    bundle: LeadScoreModel,
+    ref: ModelRef,
+    as_of: pd.Timestamp,
+    n_skipped: int,
+    horizon_days: int | None = None,
 ) -> ReportContext:
     """What the reports say about this run besides its leads."""
     return ReportContext(
@@ -238,10 +253,18 @@ def report_context(
         run_id=ref.run_id,
         as_of=f"{as_of:%Y-%m-%d}",
         n_skipped=n_skipped,
-        grade_thresholds=dict(settings.score.grade_thresholds),
+        grade_thresholds=grade_score_thresholds(bundle),
+        grade_lines=grade_lines(bundle.grades),
         headline_target=settings.headline_target,
         explore_share=settings.score.explore_share,
         top_n=settings.score.report_top_n,
+        horizon_days=horizon_days,
+        trend_min_points=settings.score.trend_min_points,
+        trend_min_relative=settings.score.trend_min_relative,
+        display_columns=tuple(settings.columns.display),
+        owner_column=settings.columns.owner,
+        currency=settings.score.currency,
+        mean_won_amount=bundle.reference.mean_won_amount,
     )
 
 
@@ -258,6 +281,8 @@ def _write_reports(
         grade_counts=dict(run.grade_counts),
         score_hist=tuple(int(c) for c in run.score_hist),
         warnings=warnings,
+        n_dormant=run.n_dormant,
+        owners=run.owners,
     )
     xlsx, html = out_dir / REPORT_XLSX, out_dir / REPORT_HTML
     write_report_xlsx(run.top, xlsx, context, summary=summary)
@@ -285,7 +310,14 @@ def _manifest(
     """manifest.json: what was scored with which model and inputs, counts, warnings, outputs."""
     return {
         "as_of": f"{as_of:%Y-%m-%d}",
-        "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id, "uri": ref.uri},
+        "data_through": timestamp_text(result.data_through),
+        "model": {
+            "name": ref.name,
+            "version": ref.version,
+            "run_id": ref.run_id,
+            "uri": ref.uri,
+            "horizon_days": result.horizon_days,
+        },
         "inputs": {
             name: {"path": path, "sha256": file_digest(path)} for name, path in inputs.items()
         },
@@ -293,9 +325,11 @@ def _manifest(
             "scored": result.n_scored,
             "skipped_not_open": result.n_skipped,
             "explore": result.n_explore,
+            "dormant": result.n_dormant,
             "activities": n_events,
             "grades": result.grade_counts,
         },
+        "currency": settings.score.currency,  # of expected_value
         "warnings": list(result.warnings),
         "drift_warnings": list(result.drift_warnings),
         "timings_seconds": result.timings,

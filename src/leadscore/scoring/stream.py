@@ -24,17 +24,37 @@ from leadscore.data.spill import BucketFiles, group_buckets
 from leadscore.data.streams import EVENT_BATCH_ROWS, LEAD_BATCH_ROWS, ProblemLog, iter_lead_batches
 from leadscore.feedback.apply import apply_feedback
 from leadscore.feedback.store import read_store
+from leadscore.scoring.predict import check_shown_columns
 
 Part = tuple[pd.DataFrame, ActivityStats | None]
 
 
+LEAD_TIME_COLUMNS = ("created_at", "meeting_at", "won_at", "lost_at")
+
+
 @dataclass
 class LeadTally:
-    """What reading the leads file left out, counted while it streams."""
+    """What reading the input left out and how recent it is, counted while it streams."""
 
     n_skipped: int = 0  # not open at the as-of date
     n_dropped: int = 0  # rows with problems, when the config drops them
     n_feedback: int = 0  # sales feedback outcomes applied
+    data_through: pd.Timestamp | None = None  # newest timestamp in the leads and events read
+
+    def see_times(self, frame: pd.DataFrame, columns: Iterable[str]) -> None:
+        """Move `data_through` on to the newest timestamp in these columns of `frame`."""
+        for col in columns:
+            if col in frame and len(frame):
+                newest = frame[col].max()
+                if pd.notna(newest) and (self.data_through is None or newest > self.data_through):
+                    self.data_through = pd.Timestamp(newest)
+
+
+def track_event_times(batches: Iterable[pd.DataFrame], tally: LeadTally) -> Iterator[pd.DataFrame]:
+    """Pass event batches on unchanged, keeping `tally.data_through` up to date."""
+    for batch in batches:
+        tally.see_times(batch, ("occurred_at",))
+        yield batch
 
 
 def lead_sources(settings: Settings, leads_path: Path | None) -> dict[str, str]:
@@ -72,7 +92,9 @@ def iter_open_leads(
     store) written on, so a lead sales already met, won, lost or disqualified is not scored.
     Problems are collected over the whole file and raised together at its end
     (`ContractError`), unless the config says to drop bad rows; `tally` counts what was left out.
+    The display and owner columns (`columns.shown`) come along as text.
     """
+    check_shown_columns(settings)
     with_outcomes = leads_path is None and settings.data.outcomes is not None
     history = read_store(settings.data.feedback)
     drop = settings.validation.drop_invalid_rows
@@ -90,6 +112,7 @@ def iter_open_leads(
             kept = drop_leads(leads, bad_ids)
             tally.n_dropped += len(leads) - len(kept)
             leads = kept
+        tally.see_times(leads, LEAD_TIME_COLUMNS)
         if not history.empty:
             leads, counts = apply_feedback(leads, history)
             tally.n_feedback += counts.applied

@@ -38,6 +38,9 @@ class ScoringRecord:
     drift: pd.DataFrame
     drift_warning: bool
     manifest: Path | None = None
+    n_dormant: int = 0
+    data_through: str | None = None  # the newest timestamp in the input (YYYY-MM-DD ...)
+    stale_data: bool = False  # the as-of date is too far after it
 
 
 def load_scoring_model(settings: Settings, uri: str) -> tuple[LeadScoreModel, ModelRef]:
@@ -61,6 +64,7 @@ def scoring_metrics(record: ScoringRecord) -> dict[str, float]:
         "n_scored": record.n_scored,
         "n_skipped": record.n_skipped,
         "n_explore": record.n_explore,
+        "n_dormant": record.n_dormant,
         "score_mean": float(scores.mean()) if len(scores) else 0.0,
         "score_median": float(np.median(scores)) if len(scores) else 0.0,
     }
@@ -86,6 +90,8 @@ def log_scoring_run(
                 "model_version": ref.version,
                 "model_run_id": ref.run_id,
                 "drift_warning": str(record.drift_warning).lower(),
+                "stale_data": str(record.stale_data).lower(),
+                "data_through": record.data_through or "",
             }
         )
         mlflow.log_metrics(scoring_metrics(record))
