@@ -11,6 +11,7 @@ import pytest
 from leadscore.config import Features
 from leadscore.config import Model as ModelSettings
 from leadscore.data.features import FeatureSpec
+from leadscore.modeling.linear import SplineLogit
 from leadscore.modeling.model import make_pipeline
 
 SPEC = FeatureSpec(
@@ -85,3 +86,22 @@ def test_more_events_never_lower_the_probability():
     # the same data without the constraints does make more email opens count against a lead
     free = fitted(dataclasses.replace(SPEC, monotone_activity=False))
     assert falls(free, "act__email_open__30d") > 0.01
+
+
+def test_linear_family_never_lowers_p_with_more_events():
+    """The linear model (alone or in the blend) keeps the same promise as the trees: with
+    monotone activity on, no activity count gets a negative slope, even where the data would
+    give it one."""
+    rng = np.random.default_rng(0)
+    n = 4_000
+    opens = rng.poisson(3.0, n).astype(float)
+    demos = rng.poisson(0.5, n).astype(float)
+    logit = -2.0 + 0.8 * demos - 0.4 * opens  # the data say: more opens, lower P
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    X = pd.DataFrame({"act__email_open__total": opens, "act__demo_request__total": demos})
+    free = SplineLogit(n_knots=0).fit(X, y)
+    assert free.coef_[0] < 0  # unconstrained, opens count against the lead
+    held = SplineLogit(n_knots=0, monotone=(0, 1)).fit(X, y)
+    assert held.coef_[0] == 0 and held.coef_[1] > 0
+    more = X.assign(act__email_open__total=X["act__email_open__total"] + 5)
+    assert (held.decision_function(more) >= held.decision_function(X) - 1e-12).all()

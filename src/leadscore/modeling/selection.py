@@ -61,7 +61,7 @@ from leadscore.modeling.blend import FAMILY as BLEND
 from leadscore.modeling.blend import Blend
 from leadscore.modeling.cv import Fold, make_folds, oof_index
 from leadscore.modeling.linear import FAMILY as LINEAR
-from leadscore.modeling.linear import SplineLogit, make_linear_pipeline, rows_to_fit
+from leadscore.modeling.linear import SplineLogit, make_linear, make_linear_pipeline, rows_to_fit
 from leadscore.modeling.model import LIGHTGBM, Calibrator, TargetInfo, TargetModel, make_pipeline
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def fit_family(
             m = m.model_copy(update={"n_estimators": int(n_estimators)})
         pipeline = make_pipeline(spec, m, settings.train.seed, max_cat)
         if family == BLEND:
-            linear = SplineLogit(n_knots=int(n_knots), C=float(C))
+            linear = make_linear(spec, C=float(C), n_knots=int(n_knots))
             pipeline.steps[-1] = ("blend", Blend(linear, pipeline.steps[-1][1], weights))
     prep, est = pipeline.steps[0][1], pipeline.steps[-1][1]
     est.fit(prep.fit(X).transform(X), y, sample_weight=w)
