@@ -21,6 +21,7 @@ from leadscore.errors import ConfigError
 from leadscore.modeling.drift import probability_to_score
 from leadscore.modeling.explain import explain, fit_vs_engagement
 from leadscore.modeling.model import LeadScoreModel
+from leadscore.reporting.summary import DEFAULT_THRESHOLDS
 from leadscore.scoring.reasons import top_reasons, typical_counts
 from leadscore.scoring.tracking import ModelRef
 
@@ -46,23 +47,20 @@ def check_shown_columns(settings: Settings) -> None:
             )
 
 
-LEGACY_SCORE_THRESHOLDS = {"A": 75.0, "B": 50.0, "C": 25.0}  # models trained without grades
-
-
 def lead_grades(bundle: LeadScoreModel, headline_p: np.ndarray, score: np.ndarray) -> np.ndarray:
     """A-D per lead from the model's probability cut-offs (measured on validation); models
     trained before grades were measured keep the old 0-100 score thresholds."""
     if bundle.grades is not None:
         return bundle.grades.grade(headline_p)
     s = np.asarray(score, float)
-    t = LEGACY_SCORE_THRESHOLDS
+    t = DEFAULT_THRESHOLDS  # models trained without grades: the old 0-100 score thresholds
     return np.select([s >= t["A"], s >= t["B"], s >= t["C"]], ["A", "B", "C"], "D")
 
 
 def grade_score_thresholds(bundle: LeadScoreModel) -> dict[str, float]:
     """Where each grade starts on the 0-100 score (for charts): the score of its cut-off."""
     if bundle.grades is None or not bundle.reference.score_quantiles:
-        return dict(LEGACY_SCORE_THRESHOLDS)
+        return dict(DEFAULT_THRESHOLDS)
     cut = np.asarray(bundle.grades.cutoffs, float)
     scores = probability_to_score(cut, bundle.reference.score_quantiles)
     return {g: float(s) for g, s in zip("ABC", scores, strict=True)}
