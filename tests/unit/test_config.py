@@ -51,3 +51,26 @@ def test_a_bad_export_date_names_the_key_the_value_and_the_file(tmp_path, writte
     assert str(path) in message
     assert "labels.export_date" in message
     assert written.strip("'") in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        (
+            "data:\n  leads: a.csv\nscore:\n  top_reasons: 2\nscore:\n  currency: EUR\n",
+            "score",
+            (3, 5),
+        ),
+        ("data:\n  leads: a.csv\n  leads: b.csv\n", "leads", (2, 3)),
+    ],
+)
+def test_a_repeated_key_is_refused_naming_the_key_its_lines_and_the_file(
+    tmp_path, text, key, lines
+):
+    path = tmp_path / "project.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"key '{key}' on line {lines[1]} repeats the key on line {lines[0]}" in message
