@@ -222,7 +222,7 @@ def write_artifacts(
         val_rows = examples.frame.loc[result.split.validation]
         y = label_array(val_rows, target)
         w = val_rows["weight"].to_numpy(float)
-        paths += write_plots(target, y, result.validation_scores, plots, w)
+        paths += [plot.path for plot in write_plots(target, y, result.validation_scores, plots, w)]
         contrib, transformed = shap_contributions(
             result.model, val_rows[examples.spec.columns], seed=settings.train.seed
         )
