@@ -210,6 +210,10 @@ def trained(tmp_path_factory):
     return workdir, config, result
 
 
+def result_capacity(config: Path) -> int:
+    return load_config(config).evaluation.capacity
+
+
 @pytest.mark.slow
 def test_model_review_runs_on_the_champion(kernel, trained, monkeypatch):
     workdir, config, result = trained
@@ -222,8 +226,13 @@ def test_model_review_runs_on_the_champion(kernel, trained, monkeypatch):
     assert f"version {result.model_version}" in text
     assert result.run_id in text
     assert "model minus the best baseline" in text
-    assert "base probability" in text
+    assert "model's starting point (average prediction" in text
     for target in result.targets:
-        assert f"{target}: top 10% of leads hold" in text
+        m = result.metrics
+        top10, top20 = m[f"{target}.captured_top10"], m[f"{target}.captured_top20"]
+        held = f"top 10% of leads hold {top10:.1%} of conversions, top 20% {top20:.1%}"
+        assert f"{target}: {held}" in text
+        assert f"{target}: recomputed from the logged scores = logged metrics: True" in text
+        assert f"{target}, best {result_capacity(config):,} leads a week" in text
     # calibration, gains (own + the run's logged plots), SHAP summary, dependence, segments
     assert images >= 5 + len(result.targets)

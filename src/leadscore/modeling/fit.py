@@ -214,6 +214,28 @@ def train_target(
     )
 
 
+VALIDATION_SCORES_DIR = "validation"  # run artifact folder of `validation_frame`s
+
+
+def validation_frame(frame: pd.DataFrame, result: TargetResult) -> pd.DataFrame:
+    """The validation rows a target's metrics were computed on: `lead_id`, `snapshot_at`,
+    `weight`, `label` and each model's probability (`p_<model>`, the model from its evaluation
+    twin that did not see these rows). Logged with the run, so that notebooks and reviews draw
+    their curves from exactly the logged rows and scores."""
+    rows = frame.loc[result.split.validation]
+    out = pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].to_numpy(),
+            "snapshot_at": rows["snapshot_at"].to_numpy(),
+            "weight": rows["weight"].to_numpy(float),
+            "label": label_array(rows, result.target),
+        }
+    )
+    for name, p in result.validation_scores.items():
+        out[f"p_{name}"] = np.asarray(p, float)
+    return out
+
+
 def flat_target_metrics(result: TargetResult) -> dict[str, float]:
     """`<target>.<metric>`, `<target>.<baseline>.<metric>`, `<target>.segment.<v>.<metric>`,
     `<target>.month.<YYYY-MM>.<metric>`."""
