@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.config import config_as_yaml, load_config
+from leadscore.config import config_as_yaml, load_config, settings_from_dict
 from leadscore.errors import ConfigError
 
 
@@ -51,3 +51,13 @@ def test_a_bad_export_date_names_the_key_the_value_and_the_file(tmp_path, writte
     assert str(path) in message
     assert "labels.export_date" in message
     assert written.strip("'") in message
+
+
+def test_evaluation_capacity_defaults_and_must_be_positive():
+    assert settings_from_dict({"data": {"leads": "x.csv"}}).evaluation.capacity == 200
+    ours = settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"capacity": 35}})
+    assert ours.evaluation.capacity == 35
+    with pytest.raises(ConfigError, match=r"evaluation\.capacity"):
+        settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"capacity": 0}})
+    with pytest.raises(ConfigError, match=r"evaluation\.team"):
+        settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"team": 3}})
