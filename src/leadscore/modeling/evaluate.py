@@ -41,6 +41,7 @@ TOP_SHARES: tuple[float, ...] = (0.1, 0.2)
 ECE_BINS = 10
 MAX_SEGMENTS = 20
 SHAP_MAX_ROWS = 2_000
+LIFT_FROM = 0.01  # the lift plot starts at the top 1% (the first few rows' lift is noise)
 EPS = 1e-15
 
 
@@ -368,8 +369,11 @@ def plot_gains(
     legends = plot_legends(y, scores, w)
     fig = _figure(11.0, 4.8)
     gains_ax, lift_ax = fig.subplots(1, 2)
+    top_lift = 1.0
     for name, p in scores.items():
         table = gains_table(y, p, w)
+        shown = table.loc[table.contacted >= LIFT_FROM, "lift"]
+        top_lift = max(top_lift, float(shown.max()) if len(shown) else 1.0)
         step = max(1, len(table) // 500)
         t = table.iloc[::step]
         (line,) = gains_ax.plot(t.contacted, t.captured, label=legends["gains"][name])
@@ -384,7 +388,8 @@ def plot_gains(
     gains_ax.set(xlabel="share of leads, best first", ylabel="share of conversions captured")
     gains_ax.set_title(f"Cumulative gains {title}")
     lift_ax.set(xlabel="share of leads, best first", ylabel="lift", title=f"Lift {title}")
-    lift_ax.set_xlim(0.01, 1)
+    lift_ax.set_xlim(LIFT_FROM, 1)
+    lift_ax.set_ylim(0, top_lift * 1.05)
     gains_ax.legend(loc="lower right", fontsize=8)
     lift_ax.legend(loc="upper right", fontsize=8)
     return _save(fig, path)
