@@ -308,6 +308,15 @@ class Score(_Strict):
     history_keep: int = Field(104, ge=0)
 
 
+class Evaluation(_Strict):
+    """How validation is measured beyond the ranking metrics."""
+
+    # leads the sales team can work per week (default 200: about five reps at 40 new leads a
+    # week): metrics `<target>.precision_at_capacity` / `.recall_at_capacity` take the best
+    # this many validation leads of each snapshot week (modeling/evaluate.capacity_metrics)
+    capacity: int = Field(200, gt=0)
+
+
 class Validation(_Strict):
     """What to do with rows that break the contract."""
 
@@ -338,6 +347,7 @@ class Settings(_Strict):
     score: Score = Field(default_factory=Score)
     mlflow: MLflowSettings = Field(default_factory=MLflowSettings)
     validation: Validation = Field(default_factory=Validation)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
@@ -131,8 +132,66 @@ def test_funnel_overview_generates_the_sample_and_runs(kernel, tmp_path, monkeyp
     assert f"{N_LEADS:,} leads" in text
     for section in ("lead -> meeting", "meeting -> won", "creation -> meeting", "lead_source"):
         assert section in text
+    assert "lead -> won (share of leads ever won, unweighted)" in text
+    assert "not converted (censored at export)" in text
+    assert "(Kaplan-Meier, open leads censored)" in text
     assert "events in the 30 days before a first meeting" in text
     assert images >= 6
+
+
+def renamed_sample(tmp_path: Path, segment: bool, activities: bool) -> Path:
+    """The sample funnel with its source and size columns renamed (`lead_source` -> `channel`,
+    `employees` -> `headcount`) and a config that maps them; `segment`/`activities`: whether the
+    config sets `columns.segment` (to `channel`) and `data.activities`. Returns the config."""
+    data = tmp_path / "crm"
+    write_sample(data, n_leads=N_LEADS, seed=0)
+    leads = pd.read_csv(data / "leads.csv")
+    leads.rename(columns={"lead_source": "channel", "employees": "headcount"}).to_csv(
+        data / "leads.csv", index=False
+    )
+    config = tmp_path / "acme.yaml"
+    write_config(config, data, tmp_path / "store")
+    settings = load_config(config)
+    columns = settings.columns.model_copy(update={"segment": "channel" if segment else None})
+    paths = settings.data.model_copy(
+        update={"activities": settings.data.activities if activities else None}
+    )
+    settings = settings.model_copy(update={"columns": columns, "data": paths})
+    config.write_text(config_as_yaml(settings), encoding="utf-8")
+    return config
+
+
+@pytest.mark.slow
+def test_funnel_overview_follows_renamed_columns(kernel, tmp_path, monkeypatch):
+    """Notebook 01 on a user's export whose columns have other names: the views follow the
+    config's roles (segment `channel`, attribute `headcount` banded), no sample name shows."""
+    config = renamed_sample(tmp_path, segment=True, activities=True)
+    monkeypatch.setenv("LEADSCORE_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("LEADSCORE_CONFIG", str(config))
+
+    text, images = outputs(run_notebook(FUNNEL, tmp_path, kernel))
+
+    assert "channel (segment)" in text
+    assert "headcount (bands)" in text
+    assert "lead_source" not in text and "employees" not in text
+    assert "note:" not in text  # every view applies
+    assert images >= 6
+
+
+@pytest.mark.slow
+def test_funnel_overview_says_which_views_do_not_apply(kernel, tmp_path, monkeypatch):
+    """Without a segment or an activity table, notebook 01 still runs and says which views it
+    left out and why, instead of dropping them silently."""
+    config = renamed_sample(tmp_path, segment=False, activities=False)
+    monkeypatch.setenv("LEADSCORE_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("LEADSCORE_CONFIG", str(config))
+
+    text, _ = outputs(run_notebook(FUNNEL, tmp_path, kernel))
+
+    assert "note: no segment view: columns.segment is not set" in text
+    assert "note: no segment mix over time: columns.segment is not set" in text
+    assert "note: no activity table in this config" in text
+    assert "channel" in text and "headcount (bands)" in text  # still attributes
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +210,10 @@ def trained(tmp_path_factory):
     return workdir, config, result
 
 
+def result_capacity(config: Path) -> int:
+    return load_config(config).evaluation.capacity
+
+
 @pytest.mark.slow
 def test_model_review_runs_on_the_champion(kernel, trained, monkeypatch):
     workdir, config, result = trained
@@ -163,8 +226,13 @@ def test_model_review_runs_on_the_champion(kernel, trained, monkeypatch):
     assert f"version {result.model_version}" in text
     assert result.run_id in text
     assert "model minus the best baseline" in text
-    assert "base probability" in text
+    assert "model's starting point (average prediction" in text
     for target in result.targets:
-        assert f"{target}: top 10% of leads hold" in text
+        m = result.metrics
+        top10, top20 = m[f"{target}.captured_top10"], m[f"{target}.captured_top20"]
+        held = f"top 10% of leads hold {top10:.1%} of conversions, top 20% {top20:.1%}"
+        assert f"{target}: {held}" in text
+        assert f"{target}: recomputed from the logged scores = logged metrics: True" in text
+        assert f"{target}, best {result_capacity(config):,} leads a week" in text
     # calibration, gains (own + the run's logged plots), SHAP summary, dependence, segments
     assert images >= 5 + len(result.targets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,14 @@ from leadscore.data.contract import load_lead_data
 from leadscore.data.snapshots import build_examples
 from leadscore.errors import TrainingError
 from leadscore.modeling.baselines import LogisticBaseline, PointsScore
-from leadscore.modeling.evaluate import binary_metrics, shap_contributions
+from leadscore.modeling.evaluate import (
+    binary_metrics,
+    capacity_metrics,
+    shap_contributions,
+    snapshot_months,
+    snapshot_weeks,
+    write_plots,
+)
 from leadscore.modeling.fit import flat_target_metrics, label_array, train_target
 from leadscore.modeling.inputs import with_feedback
 from leadscore.modeling.split import STRATIFIED_RANDOM, TIME
@@ -89,6 +97,47 @@ def test_metric_names_cover_model_baselines_and_segments(won):
         assert key in flat
     segments = {k.split(".")[2] for k in flat if k.startswith("won.segment.")}
     assert {"web_form", "referral"} <= segments
+
+
+@pytest.mark.slow
+def test_plots_show_the_logged_metrics_and_months_and_capacity_are_logged(
+    won, examples, settings, tmp_path
+):
+    """The run's plots are drawn by `write_plots` on the validation rows and their weights (as
+    `train.write_artifacts` does): every legend number is the logged metric; the weights matter
+    on these rows. Per-month and capacity metrics are logged for the model and baselines."""
+    flat = flat_target_metrics(won)
+    rows = examples.frame.loc[won.split.validation]
+    y, w = label_array(rows, "won"), rows["weight"].to_numpy(float)
+    p = won.validation_scores["lightgbm"]
+    assert abs(binary_metrics(y, p)["pr_auc"] - flat["won.pr_auc"]) > 1e-3  # weights matter
+    plots = {f.path.name: f for f in write_plots("won", y, won.validation_scores, tmp_path, w)}
+
+    def shown(plot: str, model: str) -> list[float]:
+        text = next(t for t in plots[plot].legend if t.startswith(model + " "))
+        return [float(x) for x in re.findall(r"\d+\.\d+", text)]
+
+    for model, prefix in (("lightgbm", "won"), ("logreg", "won.logreg"), ("points", "won.points")):
+        assert shown("won_roc.png", model) == [round(flat[f"{prefix}.roc_auc"], 4)]
+        assert shown("won_pr.png", model) == [round(flat[f"{prefix}.pr_auc"], 4)]
+        assert shown("won_calibration.png", model) == [round(flat[f"{prefix}.ece"], 4)]
+        assert shown("won_gains.png", model) == [
+            round(100 * flat[f"{prefix}.captured_top10"], 1),
+            round(100 * flat[f"{prefix}.captured_top20"], 1),
+        ]
+    assert shown("won_pr.png", "base rate") == [round(flat["won.base_rate"], 4)]
+
+    capacity = settings.evaluation.capacity
+    expected = capacity_metrics(y, p, snapshot_weeks(rows["snapshot_at"]), capacity, w)
+    assert flat["won.precision_at_capacity"] == pytest.approx(expected["precision_at_capacity"])
+    assert flat["won.recall_at_capacity"] == pytest.approx(expected["recall_at_capacity"])
+    assert "won.logreg.recall_at_capacity" in flat
+    months = sorted(snapshot_months(rows["snapshot_at"]).dropna().unique())
+    assert months
+    for month in months:
+        for key in ("roc_auc", "pr_auc", "base_rate", "rows"):
+            assert f"won.month.{month}.{key}" in flat
+    assert sum(flat[f"won.month.{m}.rows"] for m in months) == len(rows)
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.config import config_as_yaml, load_config
+from leadscore.config import config_as_yaml, load_config, settings_from_dict
 from leadscore.errors import ConfigError
 
 
@@ -74,3 +74,13 @@ def test_a_repeated_key_is_refused_naming_the_key_its_lines_and_the_file(
     message = str(info.value)
     assert str(path) in message
     assert f"key '{key}' on line {lines[1]} repeats the key on line {lines[0]}" in message
+
+
+def test_evaluation_capacity_defaults_and_must_be_positive():
+    assert settings_from_dict({"data": {"leads": "x.csv"}}).evaluation.capacity == 200
+    ours = settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"capacity": 35}})
+    assert ours.evaluation.capacity == 35
+    with pytest.raises(ConfigError, match=r"evaluation\.capacity"):
+        settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"capacity": 0}})
+    with pytest.raises(ConfigError, match=r"evaluation\.team"):
+        settings_from_dict({"data": {"leads": "x.csv"}, "evaluation": {"team": 3}})

@@ -6,15 +6,22 @@ every age), while unweighted ones would over-represent leads that converted fast
 
 `binary_metrics` gives ranking (ROC AUC, PR AUC), probability quality (log loss, Brier, expected
 calibration error over equal-mass bins) and what sales sees (lift and share of conversions in the
-top 10% and 20% of scores). `flat_metrics` names them
-`<target>[.<model>][.segment.<value>].<metric>` for MLflow and `metrics.json`. Plots are PNG
-files drawn on matplotlib's Agg canvas; nothing here changes matplotlib's global backend.
+top 10% and 20% of scores); `capacity_metrics` the precision and recall of working the best
+`evaluation.capacity` leads each week; `month_metrics` the ranking per validation month.
+`flat_metrics` names them `<target>[.<model>][.segment.<value>|.month.<YYYY-MM>].<metric>` for
+MLflow and `metrics.json`.
+
+One definition per metric: `base_rate` is the weighted positive rate of the evaluated rows, and
+every curve (ROC, precision-recall, calibration, gains and lift) is drawn from the same weighted
+rows, its legend showing the numbers `binary_metrics` logs (`plot_legends`). Plots are PNG files
+drawn on matplotlib's Agg canvas; nothing here changes matplotlib's global backend.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +41,7 @@ TOP_SHARES: tuple[float, ...] = (0.1, 0.2)
 ECE_BINS = 10
 MAX_SEGMENTS = 20
 SHAP_MAX_ROWS = 2_000
+LIFT_FROM = 0.01  # the lift plot starts at the top 1% (the first few rows' lift is noise)
 EPS = 1e-15
 
 
@@ -130,17 +138,85 @@ def segment_metrics(
     return out
 
 
+def capacity_metrics(y, p, weeks=None, capacity: float = 200, w=None) -> dict[str, float]:
+    """Precision and recall when sales works the best `capacity` leads of each week.
+
+    Rows are grouped by `weeks` (one label per row, e.g. the calendar week of the snapshot, see
+    `snapshot_weeks`; None or missing labels: one group). Within a week the rows are taken best
+    score first until their weight reaches `capacity`; the row that crosses it counts with the
+    part of its weight that still fits, so a week contributes min(capacity, its weight) leads.
+    `precision_at_capacity`: weighted positive rate of the leads taken, over all weeks;
+    `recall_at_capacity`: their weighted positives over all weighted positives (NaN without
+    rows, resp. positives). Ties keep input order.
+    """
+    y, p, w = _arrays(y, p, w)
+    if weeks is None:
+        groups = np.zeros(len(y), dtype=int)
+    else:
+        groups = pd.factorize(pd.Series(weeks).reset_index(drop=True), use_na_sentinel=False)[0]
+        if len(groups) != len(y):
+            raise ValueError(f"weeks and labels differ in length: {len(groups)} vs {len(y)}")
+    taken = np.zeros_like(w)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        order = idx[_order_desc(p[idx])]
+        before = np.cumsum(w[order]) - w[order]
+        taken[order] = np.clip(capacity - before, 0.0, w[order])
+    selected, positives, hits = taken.sum(), (w * y).sum(), (taken * y).sum()
+    return {
+        "precision_at_capacity": float(hits / selected) if selected > 0 else math.nan,
+        "recall_at_capacity": float(hits / positives) if positives > 0 else math.nan,
+    }
+
+
+def snapshot_weeks(snapshot_at: pd.Series) -> pd.Series:
+    """The calendar week (Monday to Sunday) of each snapshot, as text; missing without time."""
+    when = pd.to_datetime(pd.Series(snapshot_at).reset_index(drop=True))
+    start = when.dt.to_period("W-SUN").dt.start_time
+    return start.dt.strftime("%Y-%m-%d").astype("string")
+
+
+def snapshot_months(snapshot_at: pd.Series) -> pd.Series:
+    """The calendar month of each snapshot, "YYYY-MM"; missing without time."""
+    when = pd.to_datetime(pd.Series(snapshot_at).reset_index(drop=True))
+    return when.dt.strftime("%Y-%m").astype("string")
+
+
+MONTH_KEYS = ("rows", "positives", "base_rate", "roc_auc", "pr_auc")
+
+
+def month_metrics(y, p, months, w=None) -> dict[str, dict[str, float]]:
+    """Per month (`months`: one "YYYY-MM" label per row, e.g. `snapshot_months`): rows,
+    positives and the weighted `base_rate`, `roc_auc`, `pr_auc` of `binary_metrics` (NaN for
+    a month with one class). Rows without a month are left out; no months: empty."""
+    y, p, w = _arrays(y, p, w)
+    labels = pd.Series(months).reset_index(drop=True).astype("string")
+    if len(labels) != len(y):
+        raise ValueError(f"months and labels differ in length: {len(labels)} vs {len(y)}")
+    values = labels.to_numpy(dtype=object, na_value=None)
+    out = {}
+    for month in sorted({v for v in values if isinstance(v, str)}):
+        mask = values == month
+        m = binary_metrics(y[mask], p[mask], w[mask])
+        out[month] = {"rows": m["n"], **{k: m[k] for k in MONTH_KEYS[1:]}}
+    return out
+
+
 def flat_metrics(
     target: str,
     metrics: Mapping[str, float],
     model: str | None = None,
     segments: Mapping[str, Mapping[str, float]] | None = None,
+    months: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, float]:
-    """Flat keys: `won.roc_auc`, `won.logreg.roc_auc`, `won.segment.web_form.roc_auc`."""
+    """Flat keys: `won.roc_auc`, `won.logreg.roc_auc`, `won.segment.web_form.roc_auc`,
+    `won.month.2026-03.roc_auc`."""
     prefix = target if model is None else f"{target}.{model}"
     out = {f"{prefix}.{k}": float(v) for k, v in metrics.items()}
     for value, seg in (segments or {}).items():
         out.update({f"{prefix}.segment.{slug(value)}.{k}": float(v) for k, v in seg.items()})
+    for month, per in (months or {}).items():
+        out.update({f"{prefix}.month.{month}.{k}": float(v) for k, v in per.items()})
     return out
 
 
@@ -162,37 +238,74 @@ def _figure(width: float = 6.0, height: float = 5.0):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+@dataclass(frozen=True)
+class PlotFile:
+    """A written plot and the legend labels it shows (to check them against the metrics)."""
+
+    path: Path
+    legend: tuple[str, ...]
+
+
+def _legend_texts(fig) -> tuple[str, ...]:
+    return tuple(
+        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    )
+
+
+def _save(fig, path: Path) -> PlotFile:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, format="png")
-    return path
+    return PlotFile(path, _legend_texts(fig))
 
 
-def plot_roc(y, scores: Mapping[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """ROC curves of several scores against the same labels."""
+def plot_legends(y, scores: Mapping[str, np.ndarray], w=None) -> dict[str, dict[str, str]]:
+    """The legend label of each score in each plot, from `binary_metrics` (the numbers the run
+    logs): {"roc": {name: "lightgbm (ROC AUC 0.7906)"}, "pr": ..., "calibration": ...,
+    "gains": ..., "lift": ...}; "pr" also has the no-skill line under "base rate"."""
+    out: dict[str, dict[str, str]] = {k: {} for k in ("roc", "pr", "calibration", "gains", "lift")}
+    base = math.nan
+    for name, p in scores.items():
+        m = binary_metrics(y, p, w)
+        base = m["base_rate"]
+        out["roc"][name] = f"{name} (ROC AUC {m['roc_auc']:.4f})"
+        out["pr"][name] = f"{name} (PR AUC {m['pr_auc']:.4f})"
+        out["calibration"][name] = f"{name} (ECE {m['ece']:.4f})"
+        out["gains"][name] = (
+            f"{name} (top 10%: {m['captured_top10']:.1%}, top 20%: {m['captured_top20']:.1%})"
+        )
+        out["lift"][name] = f"{name} (top 10%: {m['lift_top10']:.2f}x)"
+    out["pr"]["base rate"] = f"base rate {base:.4f}"
+    return out
+
+
+def plot_roc(y, scores: Mapping[str, np.ndarray], path: Path, title: str = "", w=None) -> PlotFile:
+    """ROC curves of several scores against the same (weighted) labels."""
+    labels = plot_legends(y, scores, w)["roc"]
     fig = _figure()
     ax = fig.add_subplot()
     for name, p in scores.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+        fpr, tpr, _ = roc_curve(y, p, sample_weight=w)
+        ax.plot(fpr, tpr, label=labels[name])
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {title}")
     ax.legend(loc="lower right")
     return _save(fig, path)
 
 
-def plot_precision_recall(y, scores: Mapping[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """Precision-recall curves, with the base rate as the no-skill line."""
+def plot_precision_recall(
+    y, scores: Mapping[str, np.ndarray], path: Path, title: str = "", w=None
+) -> PlotFile:
+    """Precision-recall curves (weighted), with the base rate as the no-skill line."""
+    labels = plot_legends(y, scores, w)["pr"]
     fig = _figure()
     ax = fig.add_subplot()
     for name, p in scores.items():
-        precision, recall, _ = precision_recall_curve(y, p)
-        ap = average_precision_score(y, p)
-        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})", drawstyle="steps-post")
-    base = float(np.mean(y))
-    ax.axhline(base, color="grey", linestyle=":", linewidth=1, label=f"base rate {base:.3f}")
+        precision, recall, _ = precision_recall_curve(y, p, sample_weight=w)
+        ax.plot(recall, precision, label=labels[name], drawstyle="steps-post")
+    base = binary_metrics(y, next(iter(scores.values())), w)["base_rate"] if scores else math.nan
+    ax.axhline(base, color="grey", linestyle=":", linewidth=1, label=labels["base rate"])
     ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall {title}")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="upper right")
@@ -214,17 +327,15 @@ def calibration_table(y, p, n_bins: int = ECE_BINS, w=None) -> pd.DataFrame:
 
 def plot_calibration(
     y, scores: Mapping[str, np.ndarray], path: Path, title: str = "", w=None
-) -> Path:
+) -> PlotFile:
     """Reliability diagram: observed rate against mean probability, equal-mass bins."""
+    labels = plot_legends(y, scores, w)["calibration"]
     fig = _figure()
     ax = fig.add_subplot()
     top = 0.0
     for name, p in scores.items():
         table = calibration_table(y, p, w=w)
-        ece = expected_calibration_error(y, p, w=w)
-        ax.plot(
-            table.mean_probability, table.observed_rate, marker="o", label=f"{name} (ECE {ece:.3f})"
-        )
+        ax.plot(table.mean_probability, table.observed_rate, marker="o", label=labels[name])
         top = max(top, table.mean_probability.max(), table.observed_rate.max())
     top = min(1.0, top * 1.05 + 1e-3)
     ax.plot([0, top], [0, top], color="grey", linestyle=":", linewidth=1)
@@ -237,35 +348,50 @@ def plot_calibration(
     return _save(fig, path)
 
 
-def gains_table(y, p) -> pd.DataFrame:
-    """Cumulative share of rows contacted vs share of positives captured, best scores first."""
-    y, p, _ = _arrays(y, p)
-    ordered = y[_order_desc(p)]
-    n = len(y)
-    contacted = np.arange(1, n + 1) / n
-    captured = np.cumsum(ordered) / max(ordered.sum(), 1.0)
-    lift = captured / contacted
+def gains_table(y, p, w=None) -> pd.DataFrame:
+    """Cumulative share of rows contacted vs share of positives captured, best scores first,
+    both by weight (the row at which `contacted` first reaches a share s is the last row
+    `top_share_stats` counts for s)."""
+    y, p, w = _arrays(y, p, w)
+    order = _order_desc(p)
+    weight = w[order]
+    contacted = np.cumsum(weight) / max(weight.sum(), EPS)
+    captured = np.cumsum(weight * y[order]) / max((weight * y[order]).sum(), EPS)
+    lift = captured / np.maximum(contacted, EPS)
     return pd.DataFrame({"contacted": contacted, "captured": captured, "lift": lift})
 
 
-def plot_gains(y, scores: Mapping[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """Cumulative gains (left) and lift (right) curves."""
+def plot_gains(
+    y, scores: Mapping[str, np.ndarray], path: Path, title: str = "", w=None
+) -> PlotFile:
+    """Cumulative gains (left) and lift (right) curves, weighted; the points at the top 10% and
+    20% are `captured_top10/20` and `lift_top10/20`, as logged."""
+    legends = plot_legends(y, scores, w)
     fig = _figure(11.0, 4.8)
     gains_ax, lift_ax = fig.subplots(1, 2)
+    top_lift = 1.0
     for name, p in scores.items():
-        table = gains_table(y, p)
+        table = gains_table(y, p, w)
+        shown = table.loc[table.contacted >= LIFT_FROM, "lift"]
+        top_lift = max(top_lift, float(shown.max()) if len(shown) else 1.0)
         step = max(1, len(table) // 500)
         t = table.iloc[::step]
-        gains_ax.plot(t.contacted, t.captured, label=name)
-        lift_ax.plot(t.contacted, t.lift, label=name)
+        (line,) = gains_ax.plot(t.contacted, t.captured, label=legends["gains"][name])
+        lift_ax.plot(t.contacted, t.lift, label=legends["lift"][name], color=line.get_color())
+        m = binary_metrics(y, p, w)
+        for share in TOP_SHARES:
+            pct = round(share * 100)
+            gains_ax.plot(share, m[f"captured_top{pct}"], "o", color=line.get_color(), ms=4)
+            lift_ax.plot(share, m[f"lift_top{pct}"], "o", color=line.get_color(), ms=4)
     gains_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     lift_ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     gains_ax.set(xlabel="share of leads, best first", ylabel="share of conversions captured")
     gains_ax.set_title(f"Cumulative gains {title}")
     lift_ax.set(xlabel="share of leads, best first", ylabel="lift", title=f"Lift {title}")
-    lift_ax.set_xlim(0.01, 1)
-    gains_ax.legend(loc="lower right")
-    lift_ax.legend(loc="upper right")
+    lift_ax.set_xlim(LIFT_FROM, 1)
+    lift_ax.set_ylim(0, top_lift * 1.05)
+    gains_ax.legend(loc="lower right", fontsize=8)
+    lift_ax.legend(loc="upper right", fontsize=8)
     return _save(fig, path)
 
 
@@ -297,12 +423,21 @@ def shap_contributions(
     return pd.DataFrame(np.asarray(contrib), columns=columns, index=transformed.index), transformed
 
 
+def category_order(values: pd.Series) -> list[str]:
+    """The categories of a column in a stable order (sorted as text, case-insensitive), the
+    same whatever order the encoder or the data met them in."""
+    text = values.astype("string").dropna()
+    return sorted(set(text), key=lambda v: (v.casefold(), v))
+
+
 def _value_colour(values: pd.Series) -> np.ndarray:
-    """Feature values as 0..1 ranks for colouring (categories by code), NaN where missing."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy(float)
-        codes[codes < 0] = np.nan
-        x = pd.Series(codes)
+    """Feature values as 0..1 ranks for colouring (categories in `category_order`, not by
+    their codes), NaN where missing."""
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    if categorical or not pd.api.types.is_numeric_dtype(values.dtype):
+        position = {v: i for i, v in enumerate(category_order(values))}
+        text = values.astype("string").to_numpy(dtype=object, na_value=None)
+        x = pd.Series([np.nan if v is None else float(position[v]) for v in text])
     else:
         x = pd.Series(pd.to_numeric(values, errors="coerce").to_numpy(float))
     return x.rank(pct=True).to_numpy(float)
@@ -347,8 +482,10 @@ def plot_shap_summary(
             shap_values[missing], i + jitter[missing], color="grey", s=4, alpha=0.4, linewidths=0
         )
     swarm_ax.axvline(0, color="grey", linewidth=0.8)
-    swarm_ax.set(xlabel="SHAP value (log-odds); colour: feature value low→high, grey missing")
-    return _save(fig, path)
+    swarm_ax.set(
+        xlabel="SHAP value (log-odds); colour: value low→high (categories A→Z), grey missing"
+    )
+    return _save(fig, path).path
 
 
 def write_plots(
@@ -357,17 +494,17 @@ def write_plots(
     scores: Mapping[str, np.ndarray],
     out_dir: Path,
     w=None,
-) -> list[Path]:
-    """ROC, precision-recall, calibration and gains plots of one target into `out_dir`
-    (the calibration plot weighted like the metrics)."""
+) -> list[PlotFile]:
+    """ROC, precision-recall, calibration and gains plots of one target into `out_dir`, all on
+    the rows weighted by `w` like the metrics, legends from `binary_metrics` (`plot_legends`)."""
     out_dir = Path(out_dir)
     y = np.asarray(y, dtype=float)
     if len(y) == 0 or y.min() == y.max():
         return []
     title = f"({target})"
     return [
-        plot_roc(y, scores, out_dir / f"{target}_roc.png", title),
-        plot_precision_recall(y, scores, out_dir / f"{target}_pr.png", title),
+        plot_roc(y, scores, out_dir / f"{target}_roc.png", title, w),
+        plot_precision_recall(y, scores, out_dir / f"{target}_pr.png", title, w),
         plot_calibration(y, scores, out_dir / f"{target}_calibration.png", title, w),
-        plot_gains(y, scores, out_dir / f"{target}_gains.png", title),
+        plot_gains(y, scores, out_dir / f"{target}_gains.png", title, w),
     ]

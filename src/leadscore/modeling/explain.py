@@ -45,9 +45,11 @@ How the numbers are made
 How to read it
 --------------
 ``base_probability`` is the calibrated probability of an average lead (the calibrator at the
-booster's expected log-odds): the base rate shown in reports. ``contrib_pp`` says, per group,
-how many percentage points that group moves this lead's probability away from the base rate;
-the base rate plus all the points gives the lead's probability. Effects are not independent
+booster's expected log-odds): the "model's starting point" (average prediction) of the reports,
+never called a base rate there (the base rate is the observed conversion rate, metric
+``base_rate``). ``contrib_pp`` says, per group, how many percentage points that group moves this
+lead's probability away from the starting point; the starting point plus all the points gives
+the lead's probability. Effects are not independent
 "what-ifs": removing one feature and re-scoring would not change the probability by exactly
 that amount, but the shares are fair (Shapley) and add up.
 """
@@ -253,7 +255,8 @@ def fit_vs_engagement(contrib_pp: pd.DataFrame, spec: FeatureSpec) -> pd.DataFra
       company size, ...).
     * ``engagement_score``: sum of the activity types' effects (what the lead has done).
 
-    Both are percentage points of probability relative to the base rate, like the reasons:
+    Both are percentage points of probability relative to the model's starting point
+    (``base_probability``), like the reasons:
     ``+12.0`` means "these traits raise the chance by 12 points above an average lead", ``-3.5``
     lowers it. The lead's timeline (``TIMELINE_GROUP``: its age, days since its last activity,
     its activity over all types) is neither: it mixes when the lead arrived with how it has

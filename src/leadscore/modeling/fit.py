@@ -13,7 +13,15 @@ from leadscore.data.features import FeatureSpec
 from leadscore.data.snapshots import LABEL_PREFIX, Examples
 from leadscore.errors import TrainingError
 from leadscore.modeling.baselines import LogisticBaseline, PointsScore
-from leadscore.modeling.evaluate import binary_metrics, flat_metrics, segment_metrics
+from leadscore.modeling.evaluate import (
+    binary_metrics,
+    capacity_metrics,
+    flat_metrics,
+    month_metrics,
+    segment_metrics,
+    snapshot_months,
+    snapshot_weeks,
+)
 from leadscore.modeling.model import TargetInfo, TargetModel
 from leadscore.modeling.selection import (
     TargetFit,
@@ -41,6 +49,7 @@ class TargetResult:
     validation_scores: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     selection: TargetFit | None = field(repr=False, default=None)
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    months: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def label_array(frame: pd.DataFrame, target: str) -> np.ndarray:
@@ -145,6 +154,19 @@ def split_counts(split: TargetSplit, frame: pd.DataFrame, target: str) -> dict[s
     return counts
 
 
+def validation_metrics(
+    y: np.ndarray, scores: dict[str, np.ndarray], rows: pd.DataFrame, capacity: int
+) -> dict[str, dict[str, float]]:
+    """Per model, `binary_metrics` and `capacity_metrics` (the best `capacity` leads of each
+    snapshot week) of its scores on the validation `rows`, weighted by their `weight`."""
+    w = rows["weight"].to_numpy(float)
+    weeks = snapshot_weeks(rows["snapshot_at"])
+    return {
+        name: {**binary_metrics(y, p, w), **capacity_metrics(y, p, weeks, capacity, w)}
+        for name, p in scores.items()
+    }
+
+
 def train_target(
     examples: Examples, target: str, settings: Settings, split: TargetSplit | None = None
 ) -> TargetResult:
@@ -171,7 +193,7 @@ def train_target(
     # the evaluation model (training rows only) scores validation: the shipped model saw it
     scores = validation_scores(selected.evaluation, baselines, val_rows, spec)
     w_val = val_rows["weight"].to_numpy(float)
-    metrics = {name: binary_metrics(y_val, p, w_val) for name, p in scores.items()}
+    metrics = validation_metrics(y_val, scores, val_rows, settings.evaluation.capacity)
     honest = {name: {k: m[k] for k in VALIDATION_KEYS} for name, m in metrics.items()}
     model = selected.shipped
     model.metadata = dataclasses.replace(
@@ -181,19 +203,45 @@ def train_target(
     seg_col = settings.columns.segment
     if seg_col and seg_col in val_rows:
         segments = segment_metrics(y_val, scores[MODEL], val_rows[seg_col], w=w_val)
+    months = month_metrics(y_val, scores[MODEL], snapshot_months(val_rows["snapshot_at"]), w_val)
     counts = split_counts(split, frame, target)
     extra = {
         **selection_metrics(target, selected),
         **calibration_metrics(target, y_val, scores[MODEL], w_val),
     }
     return TargetResult(
-        target, split, model, baselines, metrics, segments, counts, scores, selected, extra
+        target, split, model, baselines, metrics, segments, counts, scores, selected, extra, months
     )
 
 
+VALIDATION_SCORES_DIR = "validation"  # run artifact folder of `validation_frame`s
+
+
+def validation_frame(frame: pd.DataFrame, result: TargetResult) -> pd.DataFrame:
+    """The validation rows a target's metrics were computed on: `lead_id`, `snapshot_at`,
+    `weight`, `label` and each model's probability (`p_<model>`, the model from its evaluation
+    twin that did not see these rows). Logged with the run, so that notebooks and reviews draw
+    their curves from exactly the logged rows and scores."""
+    rows = frame.loc[result.split.validation]
+    out = pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].to_numpy(),
+            "snapshot_at": rows["snapshot_at"].to_numpy(),
+            "weight": rows["weight"].to_numpy(float),
+            "label": label_array(rows, result.target),
+        }
+    )
+    for name, p in result.validation_scores.items():
+        out[f"p_{name}"] = np.asarray(p, float)
+    return out
+
+
 def flat_target_metrics(result: TargetResult) -> dict[str, float]:
-    """`<target>.<metric>`, `<target>.<baseline>.<metric>`, `<target>.segment.<v>.<metric>`."""
-    out = flat_metrics(result.target, result.metrics[MODEL], segments=result.segments)
+    """`<target>.<metric>`, `<target>.<baseline>.<metric>`, `<target>.segment.<v>.<metric>`,
+    `<target>.month.<YYYY-MM>.<metric>`."""
+    out = flat_metrics(
+        result.target, result.metrics[MODEL], segments=result.segments, months=result.months
+    )
     for name in result.baselines:
         out.update(flat_metrics(result.target, result.metrics[name], model=name))
     out.update(result.extra_metrics)

@@ -22,7 +22,7 @@ from leadscore import __version__
 from leadscore.config import Settings, config_as_yaml
 from leadscore.data.contract import LeadData, input_digests, load_lead_data
 from leadscore.data.features import FeatureSpec, build_features, hold_age
-from leadscore.data.io import frame_digest, write_text
+from leadscore.data.io import frame_digest, write_parquet, write_text
 from leadscore.data.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
 from leadscore.feedback.apply import FeedbackCounts
 from leadscore.modeling.drift import Reference, reference_profile
@@ -34,10 +34,12 @@ from leadscore.modeling.evaluate import (
 )
 from leadscore.modeling.fit import (
     MODEL,
+    VALIDATION_SCORES_DIR,
     TargetResult,
     flat_target_metrics,
     label_array,
     train_target,
+    validation_frame,
 )
 from leadscore.modeling.grades import BASIS_KEPT, BASIS_PROBABILITY, GradeScheme, measure_grades
 from leadscore.modeling.inputs import with_feedback
@@ -203,7 +205,8 @@ def write_artifacts(
     metrics: dict[str, float],
     examples: Examples,
 ) -> list[Path]:
-    """config.yaml, metrics.json, the feature spec, the points sheets and all plots."""
+    """config.yaml, metrics.json, the feature spec, the points sheets, all plots and each
+    target's validation rows and scores (`validation/<target>_scores.parquet`)."""
     paths = [
         write_text(out_dir / "config.yaml", config_as_yaml(settings)),
         write_text(out_dir / "metrics.json", json.dumps(json_ready(metrics), indent=2) + "\n"),
@@ -222,7 +225,9 @@ def write_artifacts(
         val_rows = examples.frame.loc[result.split.validation]
         y = label_array(val_rows, target)
         w = val_rows["weight"].to_numpy(float)
-        paths += write_plots(target, y, result.validation_scores, plots, w)
+        paths += [plot.path for plot in write_plots(target, y, result.validation_scores, plots, w)]
+        scores_file = out_dir / VALIDATION_SCORES_DIR / f"{target}_scores.parquet"
+        paths.append(write_parquet(validation_frame(examples.frame, result), scores_file))
         contrib, transformed = shap_contributions(
             result.model, val_rows[examples.spec.columns], seed=settings.train.seed
         )

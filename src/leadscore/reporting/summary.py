@@ -73,8 +73,9 @@ READING_GUIDE = (
     "80 means a higher chance of the headline outcome than 80% of them. P(meeting) and P(won) "
     "are the calibrated probabilities themselves ('30%' means 3 in 10 such leads).",
     "Each reason is a fact about the lead with its effect in percentage points (pts): how much "
-    "it moves this lead's probability away from the base rate of an average lead. The base "
-    "rate plus all effects gives the lead's probability.",
+    "it moves this lead's probability away from the model's starting point (its average "
+    "prediction, the same for every lead). The starting point plus all effects gives the "
+    "lead's probability.",
     "Top reasons for raise the probability, top reasons against lower it; the strongest come "
     "first. Effects are shared fairly between features (SHAP values) and add up; they are not "
     "the result of changing one fact alone.",
@@ -246,7 +247,9 @@ class ReportContext:
     n_skipped: int = 0
     grade_thresholds: Mapping[str, float] = field(default_factory=dict)
     headline_target: str | None = None
-    base_rate: float | None = None
+    # the explainer's expected value as a probability (the model's average prediction, where
+    # every lead's reasons start from); not a base rate, which is an observed conversion rate
+    starting_point: float | None = None
     explore_share: float | None = None
     top_n: int = DEFAULT_TOP_N
     title: str = DEFAULT_TITLE
@@ -416,8 +419,10 @@ def summary_items(
         items.append(("Leads listed", f"top {listed:,} of {run.n_scored:,} ({listed_how})"))
     if context.headline_target:
         items.append(("Score is the probability of", str(context.headline_target)))
-    if context.base_rate is not None:
-        items.append(("Base rate", f"{100 * float(context.base_rate):.1f}%"))
+    if context.starting_point is not None:
+        items.append(
+            ("Model's starting point (average prediction)", f"{100 * context.starting_point:.1f}%")
+        )
     share = explore_share(scores, context)
     if share is not None:
         items.append(("Explore share", f"{100 * share:.1f}%"))
