@@ -20,6 +20,7 @@ from leadscore.data.features import build_features
 from leadscore.data.io import read_table
 from leadscore.data.model_input import EVENTS_COLUMN, model_input_rows
 from leadscore.data.snapshots import scoring_snapshots
+from leadscore.modeling import registry
 from leadscore.modeling.registry import CHAMPION, PACKAGE_DIR, load_bundle, mlflow_module
 from leadscore.modeling.train import run_training
 from leadscore.scoring.run import run_scoring
@@ -223,3 +224,12 @@ def test_model_input_rows_use_the_users_column_names(trained):
     events = [e for lead in rows[EVENTS_COLUMN] for e in lead]
     assert events and set(events[0]) == {"occurred_at", "activity_type"}
     assert all(pd.Timestamp(e["occurred_at"]) < AS_OF for e in events)
+
+
+def test_models_logged_before_still_load_for_scoring(model, tmp_path):
+    """A model pickled as the old wrapper (raw features in, probabilities out) still loads."""
+    mlflow = mlflow_module()
+    bundle = model.unwrap_python_model().bundle
+    old = registry.LeadScorePyfunc(bundle)
+    mlflow.pyfunc.save_model(str(tmp_path / "old"), python_model=old, pip_requirements=[])
+    assert load_bundle(str(tmp_path / "old")).reference == bundle.reference

@@ -154,19 +154,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def raw_features(features: pd.DataFrame, bundle: LeadScoreModel) -> pd.DataFrame:
-    """Feature frame as a caller sends it: categories as text (None for missing), float64."""
-    spec = bundle.spec
-    out = {}
-    for col in spec.columns:
-        if col in spec.categorical:
-            text = features[col].astype("string")
-            out[col] = text.astype(object).where(text.notna(), None)
-        else:
-            out[col] = pd.to_numeric(features[col], errors="coerce").astype("float64")
-    return pd.DataFrame(out, index=features.index)
-
-
 # --- registry --------------------------------------------------------------------------------
 
 
