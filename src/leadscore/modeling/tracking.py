@@ -73,7 +73,6 @@ class TrainingRecord:
     input_digests: Mapping[str, str]
     datasets: tuple[DatasetInput, ...]
     artifacts_dir: Path
-    example_features: pd.DataFrame = field(repr=False)
     tuning: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # target -> trials
     # the model's input example: a few lead rows as a caller sends them
     # (`data.model_input.model_input_rows`), scored at `example_as_of` (YYYY-MM-DD)

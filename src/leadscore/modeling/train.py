@@ -403,9 +403,6 @@ def run_training(
             input_digests=digests,
             datasets=training_datasets(examples, results, data, digests),
             artifacts_dir=art,
-            example_features=examples.frame.loc[
-                results[settings.targets[0]].split.validation, examples.spec.columns
-            ],
             tuning={t: r.selection.trials for t, r in results.items() if r.selection.trials},
             example_leads=example_rows,
             example_as_of=example_as_of,

@@ -67,6 +67,7 @@ NO_ACTIVITY = (
     "no activity in the input (no 'events' column, no activity aggregate columns): every lead "
     "is scored as if it had no activity"
 )
+BOTH_ACTIVITY = "both 'events' and activity aggregate columns given: the aggregates are ignored"
 
 
 def as_of_time(params: dict | None) -> pd.Timestamp:
@@ -218,6 +219,8 @@ def input_activity(
     if not spec.has_activities:
         return None
     if EVENTS_COLUMN in frame:
+        if any(c in frame for c in spec.activity_columns):
+            log.warning(BOTH_ACTIVITY)
         events = frame[EVENTS_COLUMN].reset_index(drop=True)
         return event_stats(events, lead_ids, settings, spec, t)
     if any(c in frame for c in spec.activity_columns):
@@ -253,14 +256,24 @@ def score_lead_rows(
 class LeadScorePyfunc(mlflow.pyfunc.PythonModel):
     """The logged model: the bundle and the training config, loaded from its artifacts.
 
-    `model_input` is typed as a DataFrame: MLflow infers no schema from that hint and
-    validates inputs against the model's explicit signature instead.
+    The config is validated when the model first predicts, not when it loads: the scorer loads
+    older models for their bundle alone (`registry.load_bundle`), under a config schema that
+    may have changed since. `model_input` is typed as a DataFrame: MLflow infers no schema from
+    that hint and validates inputs against the model's explicit signature instead.
     """
 
     def load_context(self, context) -> None:
         self.bundle = read_bundle(context.artifacts[BUNDLE_ARTIFACT])
-        raw = json.loads(Path(context.artifacts[SETTINGS_ARTIFACT]).read_text(encoding="utf-8"))
-        self.settings = Settings.model_validate(raw)
+        self._config_file = Path(context.artifacts[SETTINGS_ARTIFACT])
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The training config (column roles, reason count, explore share, horizon)."""
+        if self._settings is None:
+            raw = json.loads(self._config_file.read_text(encoding="utf-8"))
+            self._settings = Settings.model_validate(raw)
+        return self._settings
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
