@@ -75,7 +75,7 @@ class TrainingRecord:
     artifacts_dir: Path
     tuning: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # target -> trials
     # the model's input example: a few lead rows as a caller sends them
-    # (`data.model_input.model_input_rows`), scored at `example_as_of` (YYYY-MM-DD)
+    # (`data.model_input.model_input_rows`), scored at `example_as_of` (ISO date/time text)
     example_leads: pd.DataFrame | None = field(default=None, repr=False)
     example_as_of: str | None = None
 
