@@ -1,8 +1,14 @@
-"""MLflow model registry: the pyfunc wrapper, loading, aliases, model info and export.
+"""MLflow model registry: the logged model's files, loading, aliases, model info and export.
 
-The whole `LeadScoreModel` bundle travels inside one MLflow pyfunc model (`LeadScorePyfunc`,
-pickled with the model); its `predict` takes the raw feature frame and returns `p_<target>`
-probabilities. Versions are registered under `settings.mlflow.model_name`; the newest gets the
+The whole `LeadScoreModel` bundle travels inside one MLflow pyfunc model, logged "from code"
+(`tracking.log_model`): the model's code file is `PYFUNC_CODE` (`leadscore/scoring/
+pyfunc_model.py`, which sets `leadscore.scoring.serve.LeadScorePyfunc` as the model), the bundle
+(`BUNDLE_ARTIFACT`, pickled) and the training config (`SETTINGS_ARTIFACT`, JSON) are its
+artifacts, and the leadscore package itself is copied in as its code (`code_paths`), so it loads
+where leadscore is not installed. Modeling refers to the scoring room's file by path only (it is
+never imported here: the import order is scoring -> modeling). Models logged before kept a
+pickled `LeadScorePyfunc` of this module (raw feature frame in, `p_<target>` out); it still
+loads. Versions are registered under `settings.mlflow.model_name`; the newest gets the
 alias `challenger` (`tracking.log_training_run`), and `champion` moves only through the promotion
 gate (`promotion`). Stages are not used.
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import uuid
@@ -32,6 +39,10 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 EXPORT_INFO = "leadscore_model.json"
+BUNDLE_ARTIFACT = "bundle"  # the pickled `LeadScoreModel`, an artifact of the logged model
+SETTINGS_ARTIFACT = "settings"  # the training config as JSON (column roles, reason count, ...)
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the leadscore package, logged as code
+PYFUNC_CODE = PACKAGE_DIR / "scoring" / "pyfunc_model.py"  # the model's code file (from code)
 
 
 # --- mlflow access ---------------------------------------------------------------------------
@@ -80,6 +91,22 @@ def ensure_experiment(settings: Settings) -> str:
 # --- the pyfunc model ------------------------------------------------------------------------
 
 
+def write_bundle(bundle: LeadScoreModel, path: Path) -> Path:
+    """Pickle the bundle to `path` (the logged model's `BUNDLE_ARTIFACT`)."""
+    with open(path, "wb") as fh:
+        pickle.dump(bundle, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def read_bundle(path: str | Path) -> LeadScoreModel:
+    """The bundle pickled by `write_bundle` (a model's own artifact: trusted like its code)."""
+    with open(path, "rb") as fh:
+        bundle = pickle.load(fh)
+    if not isinstance(bundle, LeadScoreModel):
+        raise RegistryError(f"{path}: not a leadscore model bundle")
+    return bundle
+
+
 def predict_frame(bundle: LeadScoreModel, features: pd.DataFrame) -> pd.DataFrame:
     """`p_<target>` probabilities for a raw feature frame (text categories, numbers)."""
     if not isinstance(features, pd.DataFrame):
@@ -94,7 +121,8 @@ def _make_pyfunc_class() -> type:
     mlflow = mlflow_module()
 
     class LeadScorePyfunc(mlflow.pyfunc.PythonModel):
-        """MLflow wrapper around a whole `LeadScoreModel` bundle.
+        """The wrapper of models logged before the model was logged from code (kept so that
+        their pickles load): raw feature frame in, `p_<target>` out.
 
         `model_input` is typed as a DataFrame: MLflow infers no schema from that hint and
         validates inputs against the model's explicit signature instead.
@@ -124,19 +152,6 @@ def __getattr__(name: str):
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def raw_features(features: pd.DataFrame, bundle: LeadScoreModel) -> pd.DataFrame:
-    """Feature frame as a caller sends it: categories as text (None for missing), float64."""
-    spec = bundle.spec
-    out = {}
-    for col in spec.columns:
-        if col in spec.categorical:
-            text = features[col].astype("string")
-            out[col] = text.astype(object).where(text.notna(), None)
-        else:
-            out[col] = pd.to_numeric(features[col], errors="coerce").astype("float64")
-    return pd.DataFrame(out, index=features.index)
 
 
 # --- registry --------------------------------------------------------------------------------

@@ -2,16 +2,24 @@
 
 Training hands over one frozen `TrainingRecord`; `log_training_run` turns it into one MLflow run
 and registers the model with the alias `challenger`. mlflow is imported lazily (`registry`).
+
+The model is logged from code (`log_model`, see `registry`): lead rows in the user's own columns
+in (`leadscore.scoring.serve`), the leadscore package as its code and leadscore's runtime
+dependencies as its requirements, so it loads in a fresh environment built from them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, requires
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -20,15 +28,21 @@ import pandas as pd
 
 from leadscore import __version__
 from leadscore.config import Settings
-from leadscore.modeling import registry
+from leadscore.data.features import FeatureSpec
+from leadscore.data.model_input import EVENTS_COLUMN
+from leadscore.errors import RegistryError
 from leadscore.modeling.model import LeadScoreModel
 from leadscore.modeling.registry import (
+    BUNDLE_ARTIFACT,
     CHALLENGER,
     MODEL_ARTIFACT,
+    PACKAGE_DIR,
+    PYFUNC_CODE,
+    SETTINGS_ARTIFACT,
     ensure_experiment,
     mlflow_module,
-    raw_features,
     set_alias,
+    write_bundle,
 )
 
 DIGEST_CHARS = 32  # MLflow stores dataset digests in 36 characters
@@ -59,8 +73,11 @@ class TrainingRecord:
     input_digests: Mapping[str, str]
     datasets: tuple[DatasetInput, ...]
     artifacts_dir: Path
-    example_features: pd.DataFrame = field(repr=False)
     tuning: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # target -> trials
+    # the model's input example: a few lead rows as a caller sends them
+    # (`data.model_input.model_input_rows`), scored at `example_as_of` (ISO date/time text)
+    example_leads: pd.DataFrame | None = field(default=None, repr=False)
+    example_as_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,29 +161,109 @@ def dataset_of(ds: DatasetInput):
     return dataset
 
 
-def signature_and_example(bundle: LeadScoreModel, features: pd.DataFrame):
-    """Model signature and input example, built from raw features (never from categoricals:
-    MLflow would type them as strings and LightGBM would then refuse the category mismatch).
+def input_schema(settings: Settings, spec: FeatureSpec):
+    """The model's input columns under the user's names: the id, and the creation time when the
+    model uses the lead's age, are required; the deal amount, every attribute, `events` and the
+    activity aggregate columns are optional (missing is a missing value, or no activity).
 
-    Every input column is optional: missing values are normal in lead data and the model
-    handles them.
+    Every column is MLflow's `AnyType`: the data contract parses the values (text or numbers,
+    text or datetimes, as a CSV or a Parquet file has them), where MLflow's strict types would
+    refuse an integer column typed double, or a datetime column typed string.
     """
-    mlflow = mlflow_module()
-    from mlflow.models import ModelSignature
+    mlflow_module()
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    example = raw_features(features.head(EXAMPLE_ROWS), bundle).reset_index(drop=True)
-    output = bundle.predict_proba(example)
-    inferred = mlflow.models.infer_signature(example, output)
-    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=inferred.outputs), example
+    cols = settings.columns
+    required = [cols.lead_id, *([cols.created_at] if spec.has_time else [])]
+    optional = [*([cols.amount] if cols.amount else []), *spec.categorical, *spec.numeric]
+    if spec.has_activities:
+        optional += [EVENTS_COLUMN, *spec.activity_columns]
+    names = list(dict.fromkeys([*required, *optional]))
+    return Schema([ColSpec(AnyType(), name, required=name in required) for name in names])
+
+
+def output_schema(bundle: LeadScoreModel, top_reasons: int):
+    """The columns the model returns per lead, in order (`scoring.serve.score_lead_rows`)."""
+    mlflow_module()
+    from mlflow.types import ColSpec, DataType, Schema
+
+    text, number = DataType.string, DataType.double
+    cols = [("lead_id", text), *((f"p_{t}", number) for t in bundle.targets)]
+    cols += [("score", DataType.long), ("grade", text)]
+    cols += [("fit_score", number), ("engagement_score", number)]
+    for side in ("pos", "neg"):
+        for k in range(1, top_reasons + 1):
+            name = f"reason_{side}_{k}"
+            cols += [(name, text), (f"{name}_code", text), (f"{name}_points", number)]
+    cols += [("expected_value", number), ("dormant", DataType.boolean)]
+    cols += [("explore", DataType.boolean), ("as_of", text)]
+    return Schema([ColSpec(kind, name, required=False) for name, kind in cols])
+
+
+def model_signature(settings: Settings, bundle: LeadScoreModel):
+    """Inputs, outputs and the `as_of` param (a date or time as text; default: now, UTC)."""
+    mlflow_module()
+    from mlflow.models import ModelSignature
+    from mlflow.types import DataType, ParamSchema, ParamSpec
+
+    return ModelSignature(
+        inputs=input_schema(settings, bundle.spec),
+        outputs=output_schema(bundle, settings.score.top_reasons),
+        params=ParamSchema([ParamSpec("as_of", DataType.string, None)]),
+    )
 
 
 def pip_requirements() -> list[str]:
-    """Pinned libraries the pickled bundle needs (the leadscore package itself must be
-    installed where the model is loaded)."""
-    names = ("mlflow", "cloudpickle", "lightgbm", "scikit-learn", "pandas", "numpy")
-    return [f"{name}=={installed_version(name)}" for name in names]
+    """leadscore's runtime dependencies (not its extras), pinned to the installed versions; the
+    model carries leadscore itself as code."""
+    try:
+        declared = requires("leadscore") or []
+    except PackageNotFoundError as exc:
+        raise RegistryError(
+            "leadscore is not installed (pip install -e .): its dependencies, the logged "
+            "model's requirements, are read from its installed metadata"
+        ) from exc
+    pins = []
+    for req in declared:
+        if "extra" in req.partition(";")[2]:  # an extra's dependency (dev, tune)
+            continue
+        name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req).group(0)
+        pins.append(f"{name}=={installed_version(name)}")
+    return pins
+
+
+def package_copy(folder: Path) -> Path:
+    """A copy of the leadscore package without caches, to log as the model's code."""
+    target = folder / PACKAGE_DIR.name
+    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    return target
+
+
+def log_model(settings: Settings, record: TrainingRecord):
+    """Log the model from code (`registry.PYFUNC_CODE`) with the bundle and the config as its
+    artifacts, leadscore as its code, its signature and input example, and register it."""
+    mlflow = mlflow_module(settings.mlflow.tracking_uri)
+    example = None
+    if record.example_leads is not None and len(record.example_leads):
+        rows = record.example_leads.head(EXAMPLE_ROWS).reset_index(drop=True)
+        example = (rows, {"as_of": record.example_as_of}) if record.example_as_of else rows
+    with tempfile.TemporaryDirectory(prefix="leadscore-model-") as tmp:
+        folder = Path(tmp)
+        bundle = write_bundle(record.bundle, folder / "bundle.pkl")
+        config = folder / "settings.json"
+        config.write_text(settings.model_dump_json(indent=2), encoding="utf-8")
+        return mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=str(PYFUNC_CODE),
+            artifacts={BUNDLE_ARTIFACT: str(bundle), SETTINGS_ARTIFACT: str(config)},
+            code_paths=[str(package_copy(folder))],
+            signature=model_signature(settings, record.bundle),
+            input_example=example,
+            registered_model_name=settings.mlflow.model_name,
+            pip_requirements=pip_requirements(),
+            metadata={"leadscore_version": __version__, "events_column": EVENTS_COLUMN},
+        )
 
 
 def log_tuning_trials(mlflow, experiment_id: str, tuning: Mapping[str, tuple[dict, ...]]) -> None:
@@ -201,15 +298,7 @@ def log_training_run(
             mlflow.log_input(dataset_of(ds), context=ds.context, tags=ds.tags or None)
         mlflow.log_artifacts(str(record.artifacts_dir))
         log_tuning_trials(mlflow, experiment_id, record.tuning)
-        signature, example = signature_and_example(record.bundle, record.example_features)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=registry.LeadScorePyfunc(record.bundle),
-            signature=signature,
-            input_example=example,
-            registered_model_name=settings.mlflow.model_name,
-            pip_requirements=pip_requirements(),
-        )
+        info = log_model(settings, record)
         version = info.registered_model_version
         version = None if version is None else str(version)
         if version is not None:

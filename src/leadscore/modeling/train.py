@@ -23,6 +23,7 @@ from leadscore.config import Settings, config_as_yaml
 from leadscore.data.contract import LeadData, input_digests, load_lead_data
 from leadscore.data.features import FeatureSpec, build_features, hold_age
 from leadscore.data.io import frame_digest, write_parquet, write_text
+from leadscore.data.model_input import model_input_rows
 from leadscore.data.snapshots import LABEL_PREFIX, Examples, build_examples, scoring_snapshots
 from leadscore.feedback.apply import FeedbackCounts
 from leadscore.modeling.drift import Reference, reference_profile
@@ -53,6 +54,7 @@ from leadscore.modeling.tracking import DatasetInput, TrainingRecord, log_traini
 log = logging.getLogger(__name__)
 
 REFERENCE_MAX_ROWS = 200_000
+EXAMPLE_LEADS = 5  # lead rows logged as the model's input example
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,19 @@ def reference_rows(data: LeadData, settings: Settings, spec: FeatureSpec) -> pd.
     # as the scorer sees them: leads older than the training horizon at that age
     horizon = settings.snapshots.max_age_days if spec.has_time else None
     return hold_age(build_features(snaps, data.activities, spec), horizon)[0]
+
+
+def example_leads(
+    data: LeadData, settings: Settings, spec: FeatureSpec
+) -> tuple[pd.DataFrame, str | None]:
+    """The newest leads open at the export date as a caller of the logged model sends them
+    (their events before it), and that date as the `as_of` param (None without creation times)."""
+    when = data.export_date if settings.has_time else None
+    leads = data.leads
+    if when is not None:
+        leads = scoring_snapshots(leads, when)[0].sort_values("created_at", ascending=False)
+    rows = model_input_rows(leads.head(EXAMPLE_LEADS), data.activities, settings, spec, when)
+    return rows, None if when is None else str(pd.Timestamp(when))
 
 
 def reference_for(
@@ -384,6 +399,7 @@ def run_training(
         with logged_step(log, "evaluating and plotting"):
             write_artifacts(art, settings, results, metrics, examples)
         digests = input_digests(data)
+        example_rows, example_as_of = example_leads(data, settings, examples.spec)
         record = TrainingRecord(
             bundle=bundle,
             metrics=metrics,
@@ -392,10 +408,9 @@ def run_training(
             input_digests=digests,
             datasets=training_datasets(examples, results, data, digests),
             artifacts_dir=art,
-            example_features=examples.frame.loc[
-                results[settings.targets[0]].split.validation, examples.spec.columns
-            ],
             tuning={t: r.selection.trials for t, r in results.items() if r.selection.trials},
+            example_leads=example_rows,
+            example_as_of=example_as_of,
         )
         with logged_step(log, "logging the run and registering the model in MLflow"):
             run = log_training_run(settings, record)
