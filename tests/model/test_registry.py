@@ -160,7 +160,9 @@ def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_
     assert logged["gate.won.pr_auc.gain"] == pytest.approx(gate["won"].gain.gain)
     assert logged["gate.won.pr_auc.gain_low"] <= logged["gate.won.pr_auc.gain_high"] < 0
     assert logged["gate.won.pr_auc.champion"] == pytest.approx(gate["won"].champion)
-    # the champion's own recorded validation predictions, on the same rows
+    # all the challenger's validation rows, the champion by its evaluation twin on them
+    assert gate["won"].challenger == pytest.approx(second.metrics["won.pr_auc"])
+    assert gate["won"].rows == second.counts["counts.won.validation_rows"]
     assert "shipped model" not in " ".join(gate["won"].notes)
     assert model_info(str(crippled.mlflow.export_dir)).version == "1"  # export untouched
     # asking again gives the same answer

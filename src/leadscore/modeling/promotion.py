@@ -5,9 +5,10 @@ challenger's validation rows, with their labels as the challenger knew them (sal
 included). The challenger's and its baselines' probabilities there are those recorded at
 training (its evaluation twin, fitted on the training rows only: the shipped model was refitted
 on every labelled row), a per-row file `gate/<target>_validation.parquet` on its run. The
-champion's are its own recorded ones on the rows both recorded (its evaluation twin), or, when
-they cover too few of them, its shipped model's on those rows rebuilt from the current data
-(which may have trained on some of them: that favours the champion). A lead-level bootstrap
+champion's come from its own evaluation twin (`gate/<target>_evaluation.pkl` on its run, fitted
+before its validation period) on those rows rebuilt from the data; a champion trained before
+that record is scored with its shipped model (which may have trained on some of the rows: that
+favours the champion, and the notes say so). A lead-level bootstrap
 (`compare`) gives the interval of the challenger's gain in the gate metric; the headline target
 must gain beyond noise, no target may be worse beyond noise (`promotion.require_significant_gain`).
 A challenger trained before the per-row files is judged by its recorded summary metrics, without
@@ -21,10 +22,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import pickle
 import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,7 @@ from leadscore.modeling.compare import HIGHER_IS_BETTER, Gain, compare
 from leadscore.modeling.evaluate import binary_metrics
 from leadscore.modeling.fit import MODEL, label_array
 from leadscore.modeling.inputs import current_data
-from leadscore.modeling.model import LeadScoreModel
+from leadscore.modeling.model import LeadScoreModel, TargetModel
 from leadscore.modeling.registry import (
     CHALLENGER,
     CHAMPION,
@@ -58,8 +61,7 @@ log = logging.getLogger(__name__)
 
 GATE_DIR = "gate"  # run artifact folder of the per-row validation predictions
 KEYS = ["lead_id", "snapshot_at"]
-MIN_CHAMPION_COVERAGE = 0.5  # share of the challenger's rows the champion's records must cover
-RECORDED, SHIPPED = "recorded", "shipped"  # where the champion's probabilities come from
+EVALUATION, SHIPPED = "evaluation", "shipped"  # which of the champion's models scored the rows
 METRIC_NAMES = {"pr_auc": "PR AUC", "roc_auc": "ROC AUC", "log_loss": "log loss"}
 
 
@@ -252,7 +254,7 @@ def gate_target(
     gain: Gain | None = None,
     headline: bool = True,
     champion_name: str = "the champion",
-    champion_source: str = "",
+    champion_note: str = "",
 ) -> TargetGate:
     """Check one target: minimum ROC AUC, PR AUC against the base rate, no worse than its own
     baselines (`baseline_reasons`; `baselines` maps a baseline's name to its metrics on the
@@ -286,8 +288,7 @@ def gate_target(
         note += f" against {champion_name}'s {gain.reference:.4f}, gain {fmt_gain(gain)}"
         if gain.rows:
             note += f" on {gain.rows:,} validation rows"
-        if champion_source == SHIPPED:
-            note += " (the champion's shipped model, which may have trained on some of them)"
+        note += champion_note
     if others:
         note += " (baselines: " + ", ".join(f"{n} {v:.4f}" for n, v in others.items()) + ")"
     return TargetGate(
@@ -317,7 +318,7 @@ def promotion_decision(
     baselines: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     gains: Mapping[str, Gain] | None = None,
     headline: str | None = None,
-    sources: Mapping[str, str] | None = None,
+    champion_notes: Mapping[str, str] | None = None,
 ) -> PromotionDecision:
     """Promote only when every target passes its gate (a first model: the minimums and the
     baselines only). `baselines` maps target -> baseline name -> metrics on the challenger's
@@ -335,7 +336,7 @@ def promotion_decision(
             None if gains is None or champion is None else gains.get(target),
             headline=target == headline,
             champion_name=name,
-            champion_source=(sources or {}).get(target, ""),
+            champion_note=(champion_notes or {}).get(target, ""),
         )
         for target, metrics in challenger.items()
     )
@@ -383,8 +384,17 @@ def write_validation_rows(out_dir: Path, target: str, frame: pd.DataFrame) -> Pa
     return path
 
 
-def recorded_rows(settings: Settings, run_id: str | None, target: str) -> pd.DataFrame | None:
-    """The per-row validation record of a training run, or None when it has none."""
+def write_evaluation_model(out_dir: Path, target: str, model: TargetModel) -> Path:
+    """`gate/<target>_evaluation.pkl`: the evaluation twin (fitted before the validation
+    period), with which a later gate scores this model on a challenger's rows."""
+    path = Path(out_dir) / GATE_DIR / f"{target}_evaluation.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
+def run_file(settings: Settings, run_id: str | None, name: str) -> bytes | None:
+    """The bytes of `gate/<name>` in a run's artifacts, or None when it has none."""
     if not run_id:
         return None
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
@@ -394,21 +404,33 @@ def recorded_rows(settings: Settings, run_id: str | None, target: str) -> pd.Dat
         try:
             local = mlflow.artifacts.download_artifacts(
                 run_id=run_id,
-                artifact_path=f"{GATE_DIR}/{target}_validation.parquet",
+                artifact_path=f"{GATE_DIR}/{name}",
                 dst_path=tmp,
                 tracking_uri=settings.mlflow.tracking_uri,
             )
-            frame = pd.read_parquet(local)
+            return Path(local).read_bytes()
         except (MlflowException, OSError):
             return None
-    return keyed(frame)
 
 
-def shipped_predictions(
-    bundle: LeadScoreModel, examples: Examples, target: str, keys: pd.DataFrame
+def recorded_rows(settings: Settings, run_id: str | None, target: str) -> pd.DataFrame | None:
+    """The per-row validation record of a training run, or None when it has none."""
+    raw = run_file(settings, run_id, f"{target}_validation.parquet")
+    return None if raw is None else keyed(pd.read_parquet(BytesIO(raw)))
+
+
+def recorded_model(settings: Settings, run_id: str | None, target: str) -> TargetModel | None:
+    """A training run's evaluation twin for `target`, or None when it recorded none (the file
+    is this project's own, written by `write_evaluation_model`, as trusted as the model)."""
+    raw = run_file(settings, run_id, f"{target}_evaluation.pkl")
+    return None if raw is None else pickle.loads(raw)
+
+
+def predictions_on_rows(
+    model: TargetModel, columns: list[str], examples: Examples, keys: pd.DataFrame
 ) -> pd.Series:
-    """The bundle's shipped model on the example rows matching `keys` (lead id, snapshot),
-    indexed like `keys`; NaN where the current examples lack the row."""
+    """`model` on the example rows matching `keys` (lead id, snapshot), indexed like `keys`;
+    NaN where the examples lack the row."""
     frame = examples.frame
     found = keyed(frame[KEYS]).assign(_row=np.arange(len(frame)))
     merged = keyed(keys[KEYS]).reset_index().merge(found, on=KEYS, how="left").set_index("index")
@@ -416,41 +438,20 @@ def shipped_predictions(
     hit = merged["_row"].notna()
     if hit.any():
         rows = frame.iloc[merged.loc[hit, "_row"].astype(int).to_numpy()]
-        p = bundle.targets[target].predict_proba(rows[bundle.spec.columns])
-        out.loc[merged.index[hit]] = p
+        out.loc[merged.index[hit]] = model.predict_proba(rows[list(columns)])
     return out
 
 
 @dataclass(frozen=True)
 class GateRows:
     """One target's comparison rows: keys, weight, label, `p_challenger`, the baselines'
-    `p_<name>` and `p_champion` (absent without a champion); `champion_source` says where the
-    champion's probabilities came from."""
+    `p_<name>` and `p_champion` (absent without a champion); `champion_source` says which of
+    the champion's models scored them, `missing` how many rows the data no longer holds."""
 
     target: str
     frame: pd.DataFrame
     champion_source: str = ""
-
-
-def with_champion(
-    rows: pd.DataFrame,
-    recorded: pd.DataFrame | None,
-    shipped: pd.Series | None,
-) -> tuple[pd.DataFrame, str]:
-    """The challenger's rows with `p_champion`: the champion's recorded evaluation predictions
-    where they cover at least `MIN_CHAMPION_COVERAGE` of the rows (only the rows both have),
-    else its shipped model's (`shipped`, rows it could not score left out)."""
-    if recorded is not None:
-        theirs = recorded[[*KEYS, prediction_column(MODEL)]].rename(
-            columns={prediction_column(MODEL): "p_champion"}
-        )
-        joined = rows.merge(theirs, on=KEYS, how="inner")
-        if len(joined) >= MIN_CHAMPION_COVERAGE * len(rows):
-            return joined, RECORDED
-    if shipped is None:
-        raise RegistryError("the champion's probabilities on the gate rows are missing")
-    out = rows.assign(p_champion=shipped.to_numpy())
-    return out[out["p_champion"].notna()].reset_index(drop=True), SHIPPED
+    missing: int = 0
 
 
 def metrics_of(rows: pd.DataFrame, column: str) -> dict[str, float]:
@@ -524,6 +525,7 @@ class GateFigures:
     baselines: dict[str, dict[str, dict[str, float]]]
     gains: dict[str, Gain] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
 
 
 def legacy_figures(
@@ -595,20 +597,21 @@ def gate_rows(
         if champ is None or target not in champ.targets:
             out[target] = GateRows(target, rows)
             continue
-        recorded = recorded_rows(settings, champ_run, target)
-        shipped = None
-        covered = recorded is not None and (
-            len(rows.merge(recorded[KEYS], on=KEYS)) >= MIN_CHAMPION_COVERAGE * len(rows)
+        model = recorded_model(settings, champ_run, target)
+        source = EVALUATION if model is not None else SHIPPED
+        with logged_step(log, f"scoring the champion on the {target} gate rows"):
+            if data is None:
+                data, _ = current_data(settings)
+            if examples is None or examples.spec != champ.spec:
+                examples = build_examples(data, settings, spec=champ.spec)
+            p = predictions_on_rows(
+                model or champ.targets[target], champ.spec.columns, examples, rows
+            )
+        joined = rows.assign(p_champion=p.to_numpy())
+        found = joined["p_champion"].notna().to_numpy()
+        out[target] = GateRows(
+            target, joined[found].reset_index(drop=True), source, int((~found).sum())
         )
-        if not covered:
-            with logged_step(log, f"scoring the champion on the {target} gate rows"):
-                if data is None:
-                    data, _ = current_data(settings)
-                if examples is None or examples.spec != champ.spec:
-                    examples = build_examples(data, settings, spec=champ.spec)
-                shipped = shipped_predictions(champ, examples, target, rows)
-        joined, source = with_champion(rows, recorded, shipped)
-        out[target] = GateRows(target, joined, source)
     return out
 
 
@@ -628,7 +631,23 @@ def figures_from_rows(rows: Mapping[str, GateRows], settings: Settings) -> GateF
             figures.champion[target] = metrics_of(frame, "p_champion")
             figures.gains[target] = bootstrap_gain(frame, target, settings)
             figures.sources[target] = g.champion_source
+            figures.missing[target] = g.missing
     return figures
+
+
+def champion_notes(figures: GateFigures) -> dict[str, str]:
+    """Per target, what the reader must know about the champion's figures: scored by its
+    shipped model, or on fewer rows than the challenger recorded."""
+    out = {}
+    for target, source in figures.sources.items():
+        note = ""
+        if source == SHIPPED:
+            note += " (the champion's shipped model: it may have trained on some of these rows)"
+        missing = figures.missing.get(target, 0)
+        if missing:
+            note += f" ({missing:,} recorded rows no longer in the data left out)"
+        out[target] = note
+    return out
 
 
 def compare_on_challenger_rows(
@@ -753,7 +772,7 @@ def promote_challenger(
         baselines=figures.baselines,
         gains=figures.gains,
         headline=settings.headline_target,
-        sources=figures.sources,
+        champion_notes=champion_notes(figures),
     )
     if decision.promoted:
         set_alias(settings, CHAMPION, str(challenger.version))

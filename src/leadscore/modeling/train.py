@@ -46,6 +46,7 @@ from leadscore.modeling.promotion import (
     PromotionDecision,
     promote_challenger,
     validation_rows_frame,
+    write_evaluation_model,
     write_validation_rows,
 )
 from leadscore.modeling.registry import CHAMPION, alias_version, load_bundle, version_uri
@@ -466,6 +467,7 @@ def run_training(
                 rows = examples.frame.loc[result.split.validation]
                 frame = validation_rows_frame(rows, target, result.validation_scores)
                 write_validation_rows(art, target, frame)
+                write_evaluation_model(art, target, result.selection.evaluation)
             digests = input_digests(data)
             record = TrainingRecord(
                 bundle=bundle,
