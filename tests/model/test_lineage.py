@@ -47,3 +47,7 @@ def test_training_inputs_have_distinct_sources_and_digests_feedback_included(set
     validation = {t.key: t.value for t in inputs["won-validation"].tags}
     assert validation["examples.sha256"] == examples["sha256"]
     assert "5 feedback outcomes" in run.info.run_name
+    note = run.data.tags["mlflow.note.content"]  # no gate ran: the training's own description
+    assert note.startswith(f"Training run '{run.info.run_name}'") and "not judged it yet" in note
+    version = client.get_model_version(settings.mlflow.model_name, result.model_version)
+    assert version.description == note

@@ -210,6 +210,7 @@ def test_a_clearly_better_challenger_replaces_the_champion_which_is_re_tagged(
     old = client.get_model_version("better", "1")
     assert old.tags["promotion.decision"] == "replaced"
     assert old.tags["promotion.replaced_by"] == "2"
+    assert old.description.endswith("Replaced as champion by version 2.")
     old_run = client.get_run(old.run_id).data.tags
     assert old_run["promotion.decision"] == "replaced"
     new = client.get_model_version("better", "2")

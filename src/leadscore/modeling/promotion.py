@@ -723,6 +723,11 @@ def record_decision(settings: Settings, decision: PromotionDecision, challenger,
             champion.run_id,
             {"promotion.decision": "replaced", "promotion.replaced_by": version},
         )
+        before = (champion.description or "").strip()
+        replaced = f"Replaced as champion by version {version}."
+        describe_version(
+            settings, str(champion.version), champion.run_id, f"{before} {replaced}".strip()
+        )
 
 
 def promote_challenger(

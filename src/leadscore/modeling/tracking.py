@@ -257,6 +257,29 @@ def log_training_run(settings: Settings, record: TrainingRecord) -> RunRecord:
     )
     version = info.registered_model_version
     version = None if version is None else str(version)
+    note = training_note(settings, record, mlflow.get_run(run.info.run_id).info.run_name, version)
+    mlflow.set_tag("mlflow.note.content", note)
     if version is not None:
         set_alias(settings, CHALLENGER, version)
+        registry.client(settings).update_model_version(
+            settings.mlflow.model_name, version, description=note
+        )
     return RunRecord(run.info.run_id, experiment_id, info.model_uri, version)
+
+
+def training_note(
+    settings: Settings, record: TrainingRecord, run_name: str, version: str | None
+) -> str:
+    """The run's description until the promotion gate writes its own: what was trained on
+    what, each target's family and validation figures, and where the model went."""
+    parts = [f"Training run '{run_name}', validation split by {record.split_method}."]
+    for target, model in record.bundle.targets.items():
+        roc = record.metrics.get(f"{target}.roc_auc", math.nan)
+        pr = record.metrics.get(f"{target}.pr_auc", math.nan)
+        parts.append(f"{target}: {model.family}, ROC AUC {roc:.4f}, PR AUC {pr:.4f}.")
+    if version is not None:
+        parts.append(
+            f"Registered as {settings.mlflow.model_name} version {version} (@{CHALLENGER}); "
+            "the promotion gate has not judged it yet."
+        )
+    return " ".join(parts)
