@@ -274,15 +274,21 @@ def summary_table(results: dict[str, TargetResult]) -> Table:
 def promotion_table(decision: PromotionDecision) -> Table:
     """The gate's figures, per target."""
     table = Table(title="promotion gate (challenger's validation rows)", box=box.SIMPLE_HEAD)
-    for col in ("target", "metric", "chall.", "champ.", "ROC", "PR", "base"):
+    for col in ("target", "metric", "chall.", "champ.", "gain", "interval", "ROC", "PR", "base"):
         table.add_column(col, justify="left" if col in ("target", "metric") else "right")
     table.add_column("pass")
     for g in decision.gates:
+        gain = g.gain
+        interval = (
+            f"{gain.low:+.4f} to {gain.high:+.4f}" if gain is not None and gain.has_interval else ""
+        )
         table.add_row(
             g.target,
             g.metric,
             _fmt(g.challenger),
             _fmt(g.champion),
+            "" if gain is None else f"{gain.gain:+.4f}",
+            interval,
             _fmt(g.roc_auc),
             _fmt(g.pr_auc),
             _fmt(g.base_rate),

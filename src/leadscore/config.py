@@ -235,11 +235,27 @@ class Promotion(_Strict):
 
     min_roc_auc: float = 0.6
     min_pr_auc_lift: float = 1.0
-    max_metric_drop: float = 0.0
+    # how much worse than the champion the challenger may be in `metric` (0: it must be better)
+    max_metric_drop: float = Field(0.0, ge=0)
     metric: Literal["pr_auc", "roc_auc", "log_loss"] = "pr_auc"
     # the challenger against its own baselines on the same validation rows
     max_roc_auc_below_baseline: float = Field(0.005, ge=0)
     max_log_loss_above_baseline: float = Field(0.002, ge=0)
+    # lead-level bootstrap of the gain over the champion (0: no intervals)
+    bootstrap_rounds: int = Field(200, ge=0, le=10_000)
+    # coverage of the gain's interval
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    # the headline target's gain must be beyond noise: its interval's lower bound above
+    # -max_metric_drop (other targets: the upper bound); false: the point gains decide
+    require_significant_gain: bool = True
+
+    @model_validator(mode="after")
+    def _rounds(self) -> Promotion:
+        if self.require_significant_gain and self.bootstrap_rounds < 50:
+            raise ValueError(
+                "promotion.require_significant_gain needs promotion.bootstrap_rounds >= 50"
+            )
+        return self
 
 
 class Grades(_Strict):

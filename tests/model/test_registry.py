@@ -78,9 +78,17 @@ def test_first_model_is_logged_registered_and_promoted(first, settings, store, m
         assert f"{target}.cv.logreg_spline.log_loss" in run.data.metrics
     assert run.data.tags["promotion.worse_than_baseline"] == "none"
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
-    assert set(inputs) == {f"{t}-{c}" for t in settings.targets for c in ("training", "validation")}
+    splits = {f"{t}-{c}" for t in settings.targets for c in ("training", "validation")}
+    assert set(inputs) == splits | {"leads", "activities", "examples"}  # no feedback stored
     profile = json.loads(inputs["won-validation"].dataset.profile)
     assert profile["num_rows"] == first.counts["counts.won.validation_rows"]
+    assert run.data.tags["leadscore.run_type"] == "train"
+    assert run.info.run_name.startswith("train 20") and "3,000 leads" in run.info.run_name
+    assert run.info.end_time - run.info.start_time > 2_000  # the run spans the training
+    assert run.data.tags["promotion.reasons"] and run.data.tags["mlflow.note.content"]
+    assert run.data.tags["mlflow.note.content"].startswith("Promoted: version 1 is the first")
+    assert run.data.metrics["gate.promoted"] == 1.0
+    assert run.data.metrics["gate.won.pr_auc.logreg"] > 0
     logged = {a.path for a in client.list_artifacts(first.run_id)}
     assert {"config.yaml", "metrics.json", "plots"} <= logged
     plots = {a.path for a in client.list_artifacts(first.run_id, "plots")}
@@ -133,21 +141,81 @@ def test_gate_refuses_a_worse_challenger_and_keeps_the_champion(first, settings_
     assert second.model_version == "2"
     assert not decision.promoted
     assert decision.champion_version == "1" and decision.challenger_version == "2"
-    assert any("worse than the champion" in r for r in decision.reasons)
+    assert any("won: PR AUC gain over version 1" in r for r in decision.reasons)
     assert str(alias_version(crippled, CHAMPION).version) == "1"
     assert str(alias_version(crippled, CHALLENGER).version) == "2"
     gate = {g.target: g for g in decision.gates}
     assert gate["won"].champion > gate["won"].challenger
-    mv = mlflow.MlflowClient(crippled.mlflow.tracking_uri).get_model_version(
-        crippled.mlflow.model_name, "2"
-    )
+    assert gate["won"].gain.high < 0  # worse beyond noise
+    client = mlflow.MlflowClient(crippled.mlflow.tracking_uri)
+    mv = client.get_model_version(crippled.mlflow.model_name, "2")
     assert mv.tags["promotion.decision"] == "refused"
     assert float(mv.tags["promotion.won.pr_auc.champion"]) == pytest.approx(
         gate["won"].champion, abs=1e-6
     )
+    assert mv.description.startswith("Not promoted: version 2 stays the challenger")
+    assert "interval" in mv.description and mv.tags["promotion.reasons"]
+    logged = client.get_run(second.run_id).data.metrics
+    assert logged["gate.won.pr_auc.gain"] == pytest.approx(gate["won"].gain.gain)
+    assert logged["gate.won.pr_auc.gain_low"] <= logged["gate.won.pr_auc.gain_high"] < 0
+    assert logged["gate.won.pr_auc.champion"] == pytest.approx(gate["won"].champion)
+    # all the challenger's validation rows, the champion by its evaluation twin on them
+    assert gate["won"].challenger == pytest.approx(second.metrics["won.pr_auc"])
+    assert gate["won"].rows == second.counts["counts.won.validation_rows"]
+    assert "shipped model" not in " ".join(gate["won"].notes)
     assert model_info(str(crippled.mlflow.export_dir)).version == "1"  # export untouched
     # asking again gives the same answer
     assert not run_promotion(crippled).promoted
+
+
+@pytest.mark.slow
+def test_a_retrain_with_no_gain_beyond_noise_is_refused(first, settings, mlflow):
+    """The same data and seed again: the gain is exactly zero in every bootstrap round."""
+    third = run_training(settings, promote=True)
+    assert third.model_version == "3" and not third.promotion.promoted
+    won = {g.target: g for g in third.promotion.gates}["won"]
+    assert won.gain.gain == won.gain.low == won.gain.high == 0
+    assert "not beyond noise" in won.reasons[0] and "interval" in won.reasons[0]
+    assert str(alias_version(settings, CHAMPION).version) == "1"
+    v1 = mlflow.MlflowClient(settings.mlflow.tracking_uri).get_model_version(
+        settings.mlflow.model_name, "1"
+    )
+    assert v1.tags["promotion.decision"] == "promoted"  # still the champion
+
+
+@pytest.mark.slow
+def test_a_clearly_better_challenger_replaces_the_champion_which_is_re_tagged(
+    settings_in, tmp_path, mlflow
+):
+    names = {"model_name": "better", "experiment": "better"}
+    weak = settings_in(
+        tmp_path,
+        train={"model": {"n_estimators": 1, "num_leaves": 2}, "families": ["lightgbm"]},
+        promotion={
+            "min_roc_auc": 0.0,
+            "max_roc_auc_below_baseline": 1.0,
+            "max_log_loss_above_baseline": 1.0,
+        },
+        mlflow=names,
+    )
+    assert run_training(weak, promote=True).promotion.promoted
+    good = settings_in(tmp_path, mlflow=names)
+    second = run_training(good, promote=True)
+    decision = second.promotion
+    assert decision.promoted, decision.reasons
+    won = {g.target: g for g in decision.gates}["won"]
+    assert won.gain.low > 0
+    client = mlflow.MlflowClient(good.mlflow.tracking_uri)
+    old = client.get_model_version("better", "1")
+    assert old.tags["promotion.decision"] == "replaced"
+    assert old.tags["promotion.replaced_by"] == "2"
+    assert old.description.endswith("Replaced as champion by version 2.")
+    old_run = client.get_run(old.run_id).data.tags
+    assert old_run["promotion.decision"] == "replaced"
+    new = client.get_model_version("better", "2")
+    assert new.tags["promotion.decision"] == "promoted"
+    assert new.description.startswith("Promoted: version 2 replaces version 1 as champion.")
+    assert "gain +" in new.tags["promotion.reasons"]
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import html
 import json
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -491,7 +492,7 @@ def test_report_summary_counts_the_whole_run_when_the_lead_list_is_capped(
     assert list(charted[0]) == expected.tolist()
 
 
-def test_scoring_run_lands_in_the_registry_experiment(trained, tmp_path):
+def test_scoring_run_has_its_own_experiment_inputs_params_and_model_link(trained, tmp_path):
     from leadscore.modeling.registry import artifact_root, mlflow_module
 
     mlflow_settings = trained.mlflow.model_copy(update={"experiment": "scoring-only"})
@@ -499,13 +500,34 @@ def test_scoring_run_lands_in_the_registry_experiment(trained, tmp_path):
     run_scoring(settings, AS_OF, tmp_path / "out")
     uri = settings.mlflow.tracking_uri
     client = mlflow_module(uri).MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("scoring-only")
+    assert client.get_experiment_by_name("scoring-only") is None  # training's, not scoring's
+    experiment = client.get_experiment_by_name("scoring-only-score")
     assert experiment is not None
     assert experiment.artifact_location == artifact_root(uri)
-    runs = client.search_runs([experiment.experiment_id])
-    assert [r.data.tags["leadscore.run_type"] for r in runs] == ["scoring"]
-    assert runs[0].info.artifact_uri.startswith(experiment.artifact_location)
-    assert "manifest.json" in [f.path for f in client.list_artifacts(runs[0].info.run_id)]
+    (run,) = client.search_runs([experiment.experiment_id])
+    tags = run.data.tags
+    assert tags["leadscore.run_type"] == "score"
+    assert run.info.run_name == "score as of 2026-11-01 v1"
+    champion = client.get_model_version_by_alias(settings.mlflow.model_name, "champion")
+    assert tags["leadscore.model_version"] == str(champion.version) == "1"
+    assert tags["leadscore.model_run_id"] == champion.run_id
+    assert tags["leadscore.model_uri"] == f"models:/{settings.mlflow.model_name}@champion"
+    assert run.data.params["as_of"] == "2026-11-01"
+    assert run.data.params["model_uri"] == tags["leadscore.model_uri"]
+    assert run.data.params["config.score.explore_share"] == str(settings.score.explore_share)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"leads", "activities"}
+    for name, dataset in inputs.items():
+        assert manifest["inputs"][name]["sha256"].startswith(dataset.digest)
+        source = json.loads(dataset.source)
+        assert source["uri"] == Path(manifest["inputs"][name]["path"]).resolve().as_uri()
+    assert (
+        run.info.end_time - run.info.start_time
+        >= 1_000 * sum(manifest["timings_seconds"].values()) - 1_000
+    )  # from the start of the scoring
+    assert run.info.artifact_uri.startswith(experiment.artifact_location)
+    assert "manifest.json" in [f.path for f in client.list_artifacts(run.info.run_id)]
 
 
 def test_as_of_is_a_date_in_csv_and_parquet(trained, tmp_path):

@@ -69,11 +69,17 @@ def test_refuses_a_target_with_too_few_positives(settings, examples, tmp_path):
     assert "positives and" in message and "negatives" in message
 
 
-def test_run_training_refuses_before_logging_anything(settings_in, tmp_path):
+def test_run_training_refuses_before_logging_anything_but_a_failed_run(settings_in, tmp_path):
+    from leadscore.modeling.registry import mlflow_module
+
     s = settings_in(tmp_path, train={"min_negatives": 10**7})
     with pytest.raises(TrainingError, match="negatives"):
         run_training(s)
-    assert not (tmp_path / "mlruns.db").exists()
+    client = mlflow_module(s.mlflow.tracking_uri).MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name(s.mlflow.experiment).experiment_id])
+    assert run.info.status == "FAILED"  # the attempt is on record, marked as such
+    assert not run.data.params and not run.data.metrics and not run.inputs.dataset_inputs
+    assert client.search_registered_models() == []
 
 
 @pytest.mark.slow

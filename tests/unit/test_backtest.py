@@ -239,7 +239,7 @@ def test_backtest_command_writes_the_report_card_and_an_mlflow_run(tmp_path):
 
     client = mlflow.MlflowClient(settings.mlflow.tracking_uri)
     (mlflow_run,) = client.search_runs(
-        [client.get_experiment_by_name("t").experiment_id],
+        [client.get_experiment_by_name("t-backtest").experiment_id],
         "tags.`leadscore.run_type` = 'backtest'",
     )
     assert mlflow_run.data.tags["model_version"] == "7"

@@ -35,14 +35,14 @@ from leadscore.errors import BacktestError, RegistryError
 from leadscore.modeling.evaluate import plot_calibration
 from leadscore.modeling.grades import GRADES
 from leadscore.modeling.inputs import current_data
-from leadscore.modeling.registry import ensure_experiment, load_bundle, mlflow_module
+from leadscore.modeling.registry import BACKTEST, ensure_experiment, load_bundle, mlflow_module
 
 log = logging.getLogger(__name__)
 
 BACKTEST_JSON = "backtest.json"
 BACKTEST_HTML = "backtest.html"
 PLOTS_DIR = "plots"
-RUN_TYPE = "backtest"
+RUN_TYPE = BACKTEST
 CARD_METRICS = ("rate", "expected_rate", "roc_auc", "pr_auc", "ece", "observed_share")
 
 
@@ -248,7 +248,7 @@ def log_backtest_run(settings: Settings, cards: Sequence[dict], out_dir: Path) -
     """One MLflow run: tags linking it to the model version(s) that scored, a metric per cohort,
     target and grade, and the written files; the model version gets the run's id as a tag."""
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
-    experiment_id = ensure_experiment(settings)
+    experiment_id = ensure_experiment(settings, BACKTEST)
     dates = sorted({c["as_of"] for c in cards})
     name = f"backtest {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "")
     with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:

@@ -1,39 +1,55 @@
 """The promotion gate: does the registry's challenger replace the champion?
 
-The challenger's figures are the honest validation metrics recorded at training (its evaluation
-twin, fitted on the training rows only, and its baselines, on the same validation rows: the
-shipped model itself was refitted on every labelled row, validation included). A champion that
-records such figures is compared by them; an older bundle is measured on the challenger's
-validation rows rebuilt from the current data. `gate_target` applies the configured minimums,
-refuses a challenger worse than its own baselines and one that drops more than allowed against
-the champion; `promote_challenger` moves the `champion` alias, exports the new champion and tags
-the decision.
+The challenger, the champion and the challenger's baselines are compared on the same rows: the
+challenger's validation rows, with their labels as the challenger knew them (sales feedback
+included). The challenger's and its baselines' probabilities there are those recorded at
+training (its evaluation twin, fitted on the training rows only: the shipped model was refitted
+on every labelled row), a per-row file `gate/<target>_validation.parquet` on its run. The
+champion's come from its own evaluation twin (`gate/<target>_evaluation.pkl` on its run, fitted
+before its validation period) on those rows rebuilt from the data; a champion trained before
+that record is scored with its shipped model (which may have trained on some of the rows: that
+favours the champion, and the notes say so). A lead-level bootstrap
+(`compare`) gives the interval of the challenger's gain in the gate metric; the headline target
+must gain beyond noise, no target may be worse beyond noise (`promotion.require_significant_gain`).
+A challenger trained before the per-row files is judged by its recorded summary metrics, without
+an interval. `promote_challenger` moves the `champion` alias, exports the new champion, and
+writes the decision as tags, numeric `gate.*` metrics and a description on the challenger's run
+and version; the champion it replaces is re-tagged `replaced`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import pickle
+import tempfile
+import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.config import Promotion, Settings
 from leadscore.data.contract import LeadData
 from leadscore.data.snapshots import Examples, build_examples
 from leadscore.errors import RegistryError
+from leadscore.modeling.compare import HIGHER_IS_BETTER, Gain, compare
 from leadscore.modeling.evaluate import binary_metrics
 from leadscore.modeling.fit import MODEL, label_array
 from leadscore.modeling.inputs import current_data
-from leadscore.modeling.model import LeadScoreModel
+from leadscore.modeling.model import LeadScoreModel, TargetModel
 from leadscore.modeling.registry import (
     CHALLENGER,
     CHAMPION,
     alias_version,
+    client,
     export_model,
     load_bundle,
+    mlflow_module,
     set_alias,
     tag_version,
     version_uri,
@@ -43,12 +59,19 @@ from leadscore.modeling.timing import logged_step
 
 log = logging.getLogger(__name__)
 
-HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False}
+GATE_DIR = "gate"  # run artifact folder of the per-row validation predictions
+KEYS = ["lead_id", "snapshot_at"]
+EVALUATION, SHIPPED = "evaluation", "shipped"  # which of the champion's models scored the rows
+METRIC_NAMES = {"pr_auc": "PR AUC", "roc_auc": "ROC AUC", "log_loss": "log loss"}
 
 
 @dataclass(frozen=True)
 class TargetGate:
-    """The gate's figures for one target, on the challenger's validation rows."""
+    """The gate's figures for one target, on the challenger's validation rows.
+
+    `gain` is the challenger's gain over the champion in `metric` (positive: better, also for
+    log loss) with its bootstrap interval; `baselines` the baselines' `metric` on the same rows;
+    `notes` say what was compared, `reasons` why the target failed (empty: passed)."""
 
     target: str
     metric: str
@@ -61,6 +84,9 @@ class TargetGate:
     passed: bool
     reasons: tuple[str, ...] = ()
     below_baseline: bool = False
+    gain: Gain | None = None
+    baselines: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,26 +100,71 @@ class PromotionDecision:
     reasons: tuple[str, ...] = ()
     exported_to: Path | None = None
 
+    def lines(self) -> tuple[str, ...]:
+        """Why, in sentences: the refusal reasons, else what each target showed."""
+        if self.reasons:
+            return self.reasons
+        notes = tuple(n for g in self.gates for n in g.notes)
+        return notes or ("every target met the minimums and its baselines",)
+
     def tags(self) -> dict[str, str]:
-        """The decision and its figures as MLflow tags."""
+        """The decision and its figures as MLflow tags (`promotion.reasons` on every decision)."""
         out = {
             "promotion.decision": "promoted" if self.promoted else "refused",
             "promotion.champion_version": self.champion_version or "",
+            "promotion.reasons": "; ".join(self.lines())[:4900],
         }
         below = [g.target for g in self.gates if g.below_baseline]
         out["promotion.worse_than_baseline"] = ",".join(below) if below else "none"
-        if self.reasons:
-            out["promotion.reasons"] = "; ".join(self.reasons)[:4900]
         for g in self.gates:
             prefix = f"promotion.{g.target}"
             out[f"{prefix}.{g.metric}.challenger"] = f"{g.challenger:.6f}"
             if g.champion is not None:
                 out[f"{prefix}.{g.metric}.champion"] = f"{g.champion:.6f}"
-            out[f"{prefix}.roc_auc"] = f"{g.roc_auc:.6f}"
-            out[f"{prefix}.pr_auc"] = f"{g.pr_auc:.6f}"
-            out[f"{prefix}.base_rate"] = f"{g.base_rate:.6f}"
             out[f"{prefix}.passed"] = str(g.passed).lower()
         return out
+
+    def metrics(self) -> dict[str, float]:
+        """The gate's figures as numeric metrics (`gate.<target>.<metric>.challenger`,
+        `.champion`, `.gain`, `.gain_low`, `.gain_high`, `.<baseline>`, ...), finite only."""
+        out: dict[str, float] = {"gate.promoted": float(self.promoted)}
+        for g in self.gates:
+            prefix = f"gate.{g.target}"
+            out[f"{prefix}.passed"] = float(g.passed)
+            out[f"{prefix}.rows"] = float(g.rows)
+            out[f"{prefix}.roc_auc"] = g.roc_auc
+            out[f"{prefix}.pr_auc"] = g.pr_auc
+            out[f"{prefix}.base_rate"] = g.base_rate
+            out[f"{prefix}.{g.metric}.challenger"] = g.challenger
+            if g.champion is not None:
+                out[f"{prefix}.{g.metric}.champion"] = g.champion
+            for name, value in g.baselines.items():
+                out[f"{prefix}.{g.metric}.{name}"] = value
+            if g.gain is not None:
+                out[f"{prefix}.{g.metric}.gain"] = g.gain.gain
+                out[f"{prefix}.{g.metric}.gain_low"] = g.gain.low
+                out[f"{prefix}.{g.metric}.gain_high"] = g.gain.high
+                if g.gain.leads:
+                    out[f"{prefix}.leads"] = float(g.gain.leads)
+        return {k: float(v) for k, v in out.items() if math.isfinite(v)}
+
+    def description(self) -> str:
+        """One plain paragraph: the decision, then what each target showed and why."""
+        v, champ = self.challenger_version, self.champion_version
+        if self.promoted:
+            head = (
+                f"Promoted: version {v} replaces version {champ} as champion."
+                if champ
+                else f"Promoted: version {v} is the first champion."
+            )
+        else:
+            head = f"Not promoted: version {v} stays the challenger" + (
+                f" and version {champ} the champion." if champ else "."
+            )
+        body = [n for g in self.gates for n in g.notes]
+        if self.reasons:
+            body.append("Refused because " + "; ".join(self.reasons) + ".")
+        return " ".join([head, *(s if s.endswith(".") else s + "." for s in body)])
 
 
 # --- the rules -------------------------------------------------------------------------------
@@ -132,19 +203,66 @@ def baseline_reasons(
     return reasons
 
 
+def fmt_gain(gain: Gain) -> str:
+    """'+0.0047 (95% interval -0.0140 to +0.0230, 1,020 leads)', or without an interval."""
+    if not gain.has_interval:
+        return f"{gain.gain:+.4f} (no interval)"
+    return (
+        f"{gain.gain:+.4f} ({gain.confidence:.0%} interval {gain.low:+.4f} to {gain.high:+.4f}, "
+        f"{gain.leads:,} leads)"
+    )
+
+
+def champion_reason(
+    target: str, gain: Gain, promotion: Promotion, headline: bool, champion: str
+) -> str | None:
+    """Why the gain over the champion is not enough, or None when it is.
+
+    With `require_significant_gain` and an interval: the headline target's lower bound must
+    be above `-max_metric_drop` (with the default 0: better beyond noise); another target's
+    upper bound must be (not worse beyond noise). Otherwise the point gain must be at least
+    `-max_metric_drop`."""
+    drop = promotion.max_metric_drop
+    name = METRIC_NAMES[gain.metric]
+    if promotion.require_significant_gain and gain.has_interval:
+        if headline and not gain.low > -drop:
+            need = "above 0" if drop == 0 else f"above {-drop:g}"
+            return (
+                f"{target}: {name} gain over {champion} {fmt_gain(gain)} is not beyond noise "
+                f"(the interval's lower bound must be {need})"
+            )
+        if not headline and not gain.high > -drop:
+            return (
+                f"{target}: {name} gain over {champion} {fmt_gain(gain)} is worse than the "
+                f"champion beyond noise (allowed drop {drop:g})"
+            )
+        return None
+    if not gain.gain >= -drop:
+        return (
+            f"{target}: {name} {gain.challenger:.4f} is worse than the champion's "
+            f"{gain.reference:.4f} (by {-gain.gain:.4f}; allowed {drop:g})"
+        )
+    return None
+
+
 def gate_target(
     target: str,
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
     promotion: Promotion,
     baselines: Mapping[str, Mapping[str, float]] | None = None,
+    gain: Gain | None = None,
+    headline: bool = True,
+    champion_name: str = "the champion",
+    champion_note: str = "",
 ) -> TargetGate:
     """Check one target: minimum ROC AUC, PR AUC against the base rate, no worse than its own
     baselines (`baseline_reasons`; `baselines` maps a baseline's name to its metrics on the
-    same rows), and no drop in the configured metric of more than `max_metric_drop` against the
-    champion."""
+    same rows), and against the champion (`champion_reason`): by `gain`, the bootstrapped gain
+    on the same rows, or, without one, by the point difference of the two metric mappings."""
     metric = promotion.metric
-    reasons = baseline_reasons(target, challenger, baselines or {}, promotion)
+    baselines = baselines or {}
+    reasons = baseline_reasons(target, challenger, baselines, promotion)
     below = bool(reasons)
     roc, pr, base = challenger["roc_auc"], challenger["pr_auc"], challenger["base_rate"]
     if not roc >= promotion.min_roc_auc:
@@ -154,21 +272,30 @@ def gate_target(
         reasons.append(
             f"{target}: PR AUC {pr:.4f} < {promotion.min_pr_auc_lift:g} x base rate {base:.4f}"
         )
-    champ_value = None
-    if champion is not None:
-        champ_value = float(champion[metric])
-        value = float(challenger[metric])
-        drop = champ_value - value if HIGHER_IS_BETTER[metric] else value - champ_value
-        if not drop <= promotion.max_metric_drop:
-            reasons.append(
-                f"{target}: {metric} {value:.4f} is worse than the champion's {champ_value:.4f} "
-                f"(by {drop:.4f}; allowed {promotion.max_metric_drop:g})"
-            )
+    value = float(challenger[metric])
+    if champion is not None and gain is None:
+        champ = float(champion[metric])
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        gain = Gain(metric, value, champ, sign * (value - champ), math.nan, math.nan, 0, 0, 0, 0)
+    if gain is not None:
+        reason = champion_reason(target, gain, promotion, headline, champion_name)
+        if reason:
+            reasons.append(reason)
+    others = {n: float(m[metric]) for n, m in baselines.items() if metric in m}
+    name = METRIC_NAMES[metric]
+    note = f"{target}: {name} {value:.4f}"
+    if gain is not None:
+        note += f" against {champion_name}'s {gain.reference:.4f}, gain {fmt_gain(gain)}"
+        if gain.rows:
+            note += f" on {gain.rows:,} validation rows"
+        note += champion_note
+    if others:
+        note += " (baselines: " + ", ".join(f"{n} {v:.4f}" for n, v in others.items()) + ")"
     return TargetGate(
         target,
         metric,
-        float(challenger[metric]),
-        champ_value,
+        value,
+        None if gain is None else gain.reference,
         float(roc),
         float(pr),
         float(base),
@@ -176,6 +303,9 @@ def gate_target(
         not reasons,
         tuple(reasons),
         below,
+        gain,
+        others,
+        (note,),
     )
 
 
@@ -186,10 +316,16 @@ def promotion_decision(
     challenger_version: str | None,
     champion_version: str | None,
     baselines: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    gains: Mapping[str, Gain] | None = None,
+    headline: str | None = None,
+    champion_notes: Mapping[str, str] | None = None,
 ) -> PromotionDecision:
     """Promote only when every target passes its gate (a first model: the minimums and the
     baselines only). `baselines` maps target -> baseline name -> metrics on the challenger's
-    validation rows."""
+    validation rows; `gains` target -> the bootstrapped gain over the champion on them;
+    `headline` is the target that must gain beyond noise (default: the last target)."""
+    headline = headline or list(challenger)[-1]
+    name = f"version {champion_version}" if champion_version else "the champion"
     gates = tuple(
         gate_target(
             target,
@@ -197,6 +333,10 @@ def promotion_decision(
             None if champion is None else champion.get(target),
             promotion,
             None if baselines is None else baselines.get(target),
+            None if gains is None or champion is None else gains.get(target),
+            headline=target == headline,
+            champion_name=name,
+            champion_note=(champion_notes or {}).get(target, ""),
         )
         for target, metrics in challenger.items()
     )
@@ -204,7 +344,139 @@ def promotion_decision(
     return PromotionDecision(not reasons, challenger_version, champion_version, gates, reasons)
 
 
-# --- the figures -----------------------------------------------------------------------------
+# --- the rows both models are compared on ----------------------------------------------------
+
+
+def prediction_column(name: str) -> str:
+    """Column of a model's probabilities in a gate-rows frame (`p_model`, `p_logreg`, ...)."""
+    return "p_model" if name == MODEL else f"p_{name}"
+
+
+def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its join keys in one dtype: lead ids as text, snapshots as ns timestamps."""
+    snapshot = pd.to_datetime(frame["snapshot_at"]).astype("datetime64[ns]")
+    return frame.assign(lead_id=frame["lead_id"].astype("string"), snapshot_at=snapshot)
+
+
+def validation_rows_frame(
+    rows: pd.DataFrame, target: str, scores: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """The per-row record of a target's validation at training: keys, snapshot weight, label
+    and every model's probability (`scores`: the evaluation model under `MODEL`, baselines)."""
+    out = pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].astype("string").to_numpy(),
+            "snapshot_at": rows["snapshot_at"].to_numpy(),
+            "weight": rows["weight"].to_numpy(float),
+            "label": label_array(rows, target).astype(float),
+        }
+    )
+    for name, p in scores.items():
+        out[prediction_column(name)] = np.asarray(p, dtype=float)
+    return out
+
+
+def write_validation_rows(out_dir: Path, target: str, frame: pd.DataFrame) -> Path:
+    """`gate/<target>_validation.parquet` under `out_dir` (logged with the run's files)."""
+    path = Path(out_dir) / GATE_DIR / f"{target}_validation.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def write_evaluation_model(out_dir: Path, target: str, model: TargetModel) -> Path:
+    """`gate/<target>_evaluation.pkl`: the evaluation twin (fitted before the validation
+    period), with which a later gate scores this model on a challenger's rows."""
+    path = Path(out_dir) / GATE_DIR / f"{target}_evaluation.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
+def run_file(settings: Settings, run_id: str | None, name: str) -> bytes | None:
+    """The bytes of `gate/<name>` in a run's artifacts, or None when it has none."""
+    if not run_id:
+        return None
+    mlflow = mlflow_module(settings.mlflow.tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory(prefix="leadscore-gate-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=f"{GATE_DIR}/{name}",
+                dst_path=tmp,
+                tracking_uri=settings.mlflow.tracking_uri,
+            )
+            return Path(local).read_bytes()
+        except (MlflowException, OSError):
+            return None
+
+
+def recorded_rows(settings: Settings, run_id: str | None, target: str) -> pd.DataFrame | None:
+    """The per-row validation record of a training run, or None when it has none."""
+    raw = run_file(settings, run_id, f"{target}_validation.parquet")
+    return None if raw is None else keyed(pd.read_parquet(BytesIO(raw)))
+
+
+def recorded_model(settings: Settings, run_id: str | None, target: str) -> TargetModel | None:
+    """A training run's evaluation twin for `target`, or None when it recorded none (the file
+    is this project's own, written by `write_evaluation_model`, as trusted as the model)."""
+    raw = run_file(settings, run_id, f"{target}_evaluation.pkl")
+    return None if raw is None else pickle.loads(raw)
+
+
+def predictions_on_rows(
+    model: TargetModel, columns: list[str], examples: Examples, keys: pd.DataFrame
+) -> pd.Series:
+    """`model` on the example rows matching `keys` (lead id, snapshot), indexed like `keys`;
+    NaN where the examples lack the row."""
+    frame = examples.frame
+    found = keyed(frame[KEYS]).assign(_row=np.arange(len(frame)))
+    merged = keyed(keys[KEYS]).reset_index().merge(found, on=KEYS, how="left").set_index("index")
+    out = pd.Series(np.nan, index=keys.index)
+    hit = merged["_row"].notna()
+    if hit.any():
+        rows = frame.iloc[merged.loc[hit, "_row"].astype(int).to_numpy()]
+        out.loc[merged.index[hit]] = model.predict_proba(rows[list(columns)])
+    return out
+
+
+@dataclass(frozen=True)
+class GateRows:
+    """One target's comparison rows: keys, weight, label, `p_challenger`, the baselines'
+    `p_<name>` and `p_champion` (absent without a champion); `champion_source` says which of
+    the champion's models scored them, `missing` how many rows the data no longer holds."""
+
+    target: str
+    frame: pd.DataFrame
+    champion_source: str = ""
+    missing: int = 0
+
+
+def metrics_of(rows: pd.DataFrame, column: str) -> dict[str, float]:
+    """`binary_metrics` of one probability column of the gate rows."""
+    return binary_metrics(rows["label"], rows[column], rows["weight"].to_numpy(float))
+
+
+def bootstrap_gain(rows: pd.DataFrame, target: str, settings: Settings) -> Gain:
+    """The challenger's gain over the champion on the gate rows, bootstrapped by lead (seeded
+    with the training seed and the target's name)."""
+    promo = settings.promotion
+    return compare(
+        promo.metric,
+        rows["label"].to_numpy(float),
+        rows["p_challenger"].to_numpy(float),
+        rows["p_champion"].to_numpy(float),
+        rows["weight"].to_numpy(float),
+        rows["lead_id"],
+        promo.bootstrap_rounds,
+        promo.confidence,
+        seed=[settings.train.seed, zlib.crc32(target.encode())],
+    )
+
+
+# --- the figures of a challenger trained before the per-row record ---------------------------
 
 
 def gate_metrics(
@@ -245,23 +517,26 @@ def recorded_metrics(bundle: LeadScoreModel, target: str) -> dict[str, dict[str,
 
 @dataclass(frozen=True)
 class GateFigures:
-    """Per target: the challenger's metrics, the champion's, and the challenger's baselines'."""
+    """Per target: the challenger's metrics, the champion's, the challenger's baselines', and
+    (compared on the same rows) the bootstrapped gain over the champion."""
 
     challenger: dict[str, dict[str, float]]
     champion: dict[str, dict[str, float]]
     baselines: dict[str, dict[str, dict[str, float]]]
+    gains: dict[str, Gain] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
 
 
-def compare_on_challenger_rows(
+def legacy_figures(
     settings: Settings,
     chall: LeadScoreModel,
     champ: LeadScoreModel | None,
     data: LeadData | None,
     examples: Examples | None,
 ) -> GateFigures:
-    """Each target's gate figures: recorded at training when the bundle records them (see the
-    module docstring), else measured on the challenger's validation rows rebuilt from `data`
-    (default: the current data)."""
+    """Summary figures for a challenger without a per-row record: recorded at training when
+    the bundle records them, else measured on its validation rows rebuilt from `data`."""
     targets = list(chall.targets)
     needs_rows = any(recorded_metrics(chall, t) is None for t in targets) or (
         champ is not None
@@ -299,11 +574,106 @@ def compare_on_challenger_rows(
     return figures
 
 
+# --- the figures -----------------------------------------------------------------------------
+
+
+def gate_rows(
+    settings: Settings,
+    chall: LeadScoreModel,
+    champ: LeadScoreModel | None,
+    chall_run: str | None,
+    champ_run: str | None,
+    data: LeadData | None,
+    examples: Examples | None,
+) -> dict[str, GateRows] | None:
+    """Each target's comparison rows (see the module docstring), or None when the challenger's
+    run has no per-row record."""
+    out: dict[str, GateRows] = {}
+    for target in chall.targets:
+        rows = recorded_rows(settings, chall_run, target)
+        if rows is None:
+            return None
+        rows = rows.rename(columns={prediction_column(MODEL): "p_challenger"})
+        if champ is None or target not in champ.targets:
+            out[target] = GateRows(target, rows)
+            continue
+        model = recorded_model(settings, champ_run, target)
+        source = EVALUATION if model is not None else SHIPPED
+        with logged_step(log, f"scoring the champion on the {target} gate rows"):
+            if data is None:
+                data, _ = current_data(settings)
+            if examples is None or examples.spec != champ.spec:
+                examples = build_examples(data, settings, spec=champ.spec)
+            p = predictions_on_rows(
+                model or champ.targets[target], champ.spec.columns, examples, rows
+            )
+        joined = rows.assign(p_champion=p.to_numpy())
+        found = joined["p_champion"].notna().to_numpy()
+        out[target] = GateRows(
+            target, joined[found].reset_index(drop=True), source, int((~found).sum())
+        )
+    return out
+
+
+def figures_from_rows(rows: Mapping[str, GateRows], settings: Settings) -> GateFigures:
+    """Point figures of every model on the gate rows, and the bootstrapped gain."""
+    figures = GateFigures({}, {}, {})
+    for target, g in rows.items():
+        frame = g.frame
+        figures.challenger[target] = metrics_of(frame, "p_challenger")
+        names = [c for c in frame.columns if c.startswith("p_")]
+        figures.baselines[target] = {
+            c.removeprefix("p_"): metrics_of(frame, c)
+            for c in names
+            if c not in ("p_challenger", "p_champion")
+        }
+        if "p_champion" in frame:
+            figures.champion[target] = metrics_of(frame, "p_champion")
+            figures.gains[target] = bootstrap_gain(frame, target, settings)
+            figures.sources[target] = g.champion_source
+            figures.missing[target] = g.missing
+    return figures
+
+
+def champion_notes(figures: GateFigures) -> dict[str, str]:
+    """Per target, what the reader must know about the champion's figures: scored by its
+    shipped model, or on fewer rows than the challenger recorded."""
+    out = {}
+    for target, source in figures.sources.items():
+        note = ""
+        if source == SHIPPED:
+            note += " (the champion's shipped model: it may have trained on some of these rows)"
+        missing = figures.missing.get(target, 0)
+        if missing:
+            note += f" ({missing:,} recorded rows no longer in the data left out)"
+        out[target] = note
+    return out
+
+
+def compare_on_challenger_rows(
+    settings: Settings,
+    chall: LeadScoreModel,
+    champ: LeadScoreModel | None,
+    data: LeadData | None,
+    examples: Examples | None,
+    chall_run: str | None = None,
+    champ_run: str | None = None,
+) -> GateFigures:
+    """Each target's gate figures on the challenger's validation rows: from the per-row
+    records of the runs (with the bootstrapped gain), else `legacy_figures`."""
+    rows = gate_rows(settings, chall, champ, chall_run, champ_run, data, examples)
+    if rows is None:
+        log.info("the challenger's run has no per-row validation record: no intervals")
+        return legacy_figures(settings, chall, champ, data, examples)
+    with logged_step(log, "comparing on the same rows (lead-level bootstrap)"):
+        return figures_from_rows(rows, settings)
+
+
 # --- the gate --------------------------------------------------------------------------------
 
 
 def log_decision(decision: PromotionDecision) -> None:
-    """One line for the outcome, one per reason for a refusal."""
+    """One line for the outcome, one per figure or reason."""
     if decision.promoted:
         previous = (
             f"replacing version {decision.champion_version}"
@@ -311,10 +681,53 @@ def log_decision(decision: PromotionDecision) -> None:
             else "first champion"
         )
         log.info("promoted: version %s is the champion (%s)", decision.challenger_version, previous)
-        return
-    log.info("not promoted: version %s stays the challenger", decision.challenger_version)
+    else:
+        log.info("not promoted: version %s stays the challenger", decision.challenger_version)
+    for gate in decision.gates:
+        for note in gate.notes:
+            log.info("  %s", note)
     for reason in decision.reasons:
         log.info("  - %s", reason)
+
+
+def describe_version(settings: Settings, version: str, run_id: str | None, text: str) -> None:
+    """`text` as the model version's description and its run's (the `mlflow.note.content` tag
+    the MLflow UI shows)."""
+    c = client(settings)
+    c.update_model_version(settings.mlflow.model_name, str(version), description=text)
+    if run_id:
+        c.set_tag(run_id, "mlflow.note.content", text)
+
+
+def log_run_metrics(settings: Settings, run_id: str, metrics: Mapping[str, float]) -> None:
+    """Numeric metrics on a finished run (one batch)."""
+    from mlflow.entities import Metric
+
+    stamp = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    batch = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
+    client(settings).log_batch(run_id, metrics=batch)
+
+
+def record_decision(settings: Settings, decision: PromotionDecision, challenger, champion) -> None:
+    """Tags, `gate.*` metrics and the description on the challenger's run and version; when
+    promoted, the replaced champion's version and run are re-tagged `replaced`."""
+    version = str(challenger.version)
+    tag_version(settings, version, challenger.run_id, decision.tags())
+    if challenger.run_id:
+        log_run_metrics(settings, challenger.run_id, decision.metrics())
+    describe_version(settings, version, challenger.run_id, decision.description())
+    if decision.promoted and champion is not None:
+        tag_version(
+            settings,
+            str(champion.version),
+            champion.run_id,
+            {"promotion.decision": "replaced", "promotion.replaced_by": version},
+        )
+        before = (champion.description or "").strip()
+        replaced = f"Replaced as champion by version {version}."
+        describe_version(
+            settings, str(champion.version), champion.run_id, f"{before} {replaced}".strip()
+        )
 
 
 def promote_challenger(
@@ -324,10 +737,10 @@ def promote_challenger(
 ) -> PromotionDecision:
     """Move `champion` to the challenger if it passes the gate; export it when it does.
 
-    The figures are those recorded at training, or, for a bundle that records none, measured on
-    the challenger's validation rows rebuilt from the current data (with the feedback store
-    applied, unless `data` is given).
-    The decision and its figures become tags on the challenger's run and model version.
+    The challenger, the champion and the baselines are compared on the challenger's validation
+    rows (module docstring); `data` (default: the current data, feedback applied) and
+    `examples` serve when the champion must be scored on them. The decision and its figures are
+    recorded on the challenger's run and model version (`record_decision`).
     """
     challenger = alias_version(settings, CHALLENGER)
     if challenger is None:
@@ -346,7 +759,15 @@ def promote_challenger(
     uri = settings.mlflow.tracking_uri
     chall = load_bundle(version_uri(settings, challenger.version), uri)
     champ = None if champion is None else load_bundle(version_uri(settings, champion.version), uri)
-    figures = compare_on_challenger_rows(settings, chall, champ, data, examples)
+    figures = compare_on_challenger_rows(
+        settings,
+        chall,
+        champ,
+        data,
+        examples,
+        chall_run=challenger.run_id,
+        champ_run=None if champion is None else champion.run_id,
+    )
     decision = promotion_decision(
         figures.challenger,
         None if champ is None else figures.champion,
@@ -354,13 +775,16 @@ def promote_challenger(
         str(challenger.version),
         None if champion is None else str(champion.version),
         baselines=figures.baselines,
+        gains=figures.gains,
+        headline=settings.headline_target,
+        champion_notes=champion_notes(figures),
     )
     if decision.promoted:
         set_alias(settings, CHAMPION, str(challenger.version))
         with logged_step(log, f"exporting the champion to {settings.mlflow.export_dir}"):
             exported = export_model(settings, str(challenger.version))
         decision = dataclasses.replace(decision, exported_to=exported)
-    tag_version(settings, str(challenger.version), challenger.run_id, decision.tags())
+    record_decision(settings, decision, challenger, champion)
     log_decision(decision)
     return decision
 

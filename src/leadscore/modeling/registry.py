@@ -76,10 +76,22 @@ def artifact_root(tracking_uri: str) -> str | None:
     return (db.parent.resolve() / "mlartifacts").as_uri()
 
 
-def ensure_experiment(settings: Settings) -> str:
-    """Id of the configured experiment, created (with its artifact root) when missing."""
+RUN_TYPE_TAG = "leadscore.run_type"
+TRAIN, SCORE, BACKTEST = "train", "score", "backtest"  # run types; each its own experiment
+
+
+def experiment_name(settings: Settings, run_type: str = TRAIN) -> str:
+    """Training runs go to `mlflow.experiment`, the others to `<experiment>-<run type>`
+    (`leadscore-score`, `leadscore-backtest`), so each experiment's table has one kind of run."""
+    base = settings.mlflow.experiment
+    return base if run_type == TRAIN else f"{base}-{run_type}"
+
+
+def ensure_experiment(settings: Settings, run_type: str = TRAIN) -> str:
+    """Id of the experiment of `run_type`'s runs, created (with its artifact root) when
+    missing."""
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
-    name = settings.mlflow.experiment
+    name = experiment_name(settings, run_type)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id

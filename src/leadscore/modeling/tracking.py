@@ -17,7 +17,8 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, requires
 from importlib.metadata import version as installed_version
@@ -38,7 +39,10 @@ from leadscore.modeling.registry import (
     MODEL_ARTIFACT,
     PACKAGE_DIR,
     PYFUNC_CODE,
+    RUN_TYPE_TAG,
     SETTINGS_ARTIFACT,
+    TRAIN,
+    client,
     ensure_experiment,
     mlflow_module,
     set_alias,
@@ -144,6 +148,27 @@ def run_tags(settings: Settings, record: TrainingRecord) -> dict[str, str]:
     if commit:
         tags.update({"git_commit": commit, "mlflow.source.git.commit": commit})
     return tags
+
+
+def source_uri(path: str | Path) -> str:
+    """An input's absolute location as a file URI (a URI given as such is kept)."""
+    text = str(path)
+    if "://" in text:
+        return text
+    return Path(text).expanduser().resolve().as_uri()
+
+
+def file_dataset(name: str, path: str | Path, sha256: str):
+    """An MLflow dataset of a file by reference only (its absolute URI and sha256, no rows
+    read): for inputs streamed rather than held in memory."""
+    mlflow_module()
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        source = resolve_dataset_source(source_uri(path))
+    return MetaDataset(source, name=name, digest=sha256[:DIGEST_CHARS])
 
 
 def dataset_of(ds: DatasetInput):
@@ -273,7 +298,9 @@ def log_tuning_trials(mlflow, experiment_id: str, tuning: Mapping[str, tuple[dic
         for trial in trials:
             name = f"{target}-trial-{trial['number']}"
             with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
-                mlflow.set_tags({"target": target, "tuning.trial": str(trial["number"])})
+                mlflow.set_tags(
+                    {RUN_TYPE_TAG: TRAIN, "target": target, "tuning.trial": str(trial["number"])}
+                )
                 mlflow.log_params(trial["params"])
                 metrics = {"cv_log_loss": trial["cv_log_loss"], "seconds": trial["seconds"]}
                 if trial.get("n_estimators") is not None:
@@ -281,26 +308,66 @@ def log_tuning_trials(mlflow, experiment_id: str, tuning: Mapping[str, tuple[dic
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
 
 
-def log_training_run(
-    settings: Settings, record: TrainingRecord, run_name: str | None = None
-) -> RunRecord:
-    """One MLflow run: params, tags, finite metrics, dataset inputs, the files in the record's
-    `artifacts_dir`, `train.tune`'s trials as nested runs, and the model, registered with the
-    alias `challenger`."""
+@contextmanager
+def training_run(settings: Settings) -> Iterator[str]:
+    """An MLflow run (type `train`, in the training experiment) open for the whole training, so
+    its start and end times span the work; an exception ends it FAILED. Yields its id."""
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
-    experiment_id = ensure_experiment(settings)
+    experiment_id = ensure_experiment(settings, TRAIN)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as run:
+        mlflow.set_tag(RUN_TYPE_TAG, TRAIN)
+        yield run.info.run_id
+
+
+def set_run_name(name: str) -> None:
+    """Rename the active run (no-op without one)."""
+    mlflow = mlflow_module()
+    if mlflow.active_run() is not None:
+        mlflow.set_tag("mlflow.runName", name)
+
+
+def log_training_run(settings: Settings, record: TrainingRecord) -> RunRecord:
+    """Into the active run (`training_run`; one is opened when none is): params, tags, finite
+    metrics, dataset inputs, the files in the record's `artifacts_dir`, `train.tune`'s trials as
+    nested runs, and the model, registered with the alias `challenger`."""
+    mlflow = mlflow_module(settings.mlflow.tracking_uri)
+    if mlflow.active_run() is None:
+        with training_run(settings):
+            return log_training_run(settings, record)
+    run = mlflow.active_run()
+    experiment_id = run.info.experiment_id
     tags = run_tags(settings, record)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params(run_params(settings, record))
-        mlflow.log_metrics({k: float(v) for k, v in record.metrics.items() if math.isfinite(v)})
-        for ds in record.datasets:
-            mlflow.log_input(dataset_of(ds), context=ds.context, tags=ds.tags or None)
-        mlflow.log_artifacts(str(record.artifacts_dir))
-        log_tuning_trials(mlflow, experiment_id, record.tuning)
-        info = log_model(settings, record)
-        version = info.registered_model_version
-        version = None if version is None else str(version)
-        if version is not None:
-            set_alias(settings, CHALLENGER, version)
-        return RunRecord(run.info.run_id, experiment_id, info.model_uri, version)
+    mlflow.set_tags(tags)
+    mlflow.log_params(run_params(settings, record))
+    mlflow.log_metrics({k: float(v) for k, v in record.metrics.items() if math.isfinite(v)})
+    for ds in record.datasets:
+        mlflow.log_input(dataset_of(ds), context=ds.context, tags=ds.tags or None)
+    mlflow.log_artifacts(str(record.artifacts_dir))
+    log_tuning_trials(mlflow, experiment_id, record.tuning)
+    info = log_model(settings, record)
+    version = info.registered_model_version
+    version = None if version is None else str(version)
+    note = training_note(settings, record, mlflow.get_run(run.info.run_id).info.run_name, version)
+    mlflow.set_tag("mlflow.note.content", note)
+    if version is not None:
+        set_alias(settings, CHALLENGER, version)
+        client(settings).update_model_version(settings.mlflow.model_name, version, description=note)
+    return RunRecord(run.info.run_id, experiment_id, info.model_uri, version)
+
+
+def training_note(
+    settings: Settings, record: TrainingRecord, run_name: str, version: str | None
+) -> str:
+    """The run's description until the promotion gate writes its own: what was trained on
+    what, each target's family and validation figures, and where the model went."""
+    parts = [f"Training run '{run_name}', validation split by {record.split_method}."]
+    for target, model in record.bundle.targets.items():
+        roc = record.metrics.get(f"{target}.roc_auc", math.nan)
+        pr = record.metrics.get(f"{target}.pr_auc", math.nan)
+        parts.append(f"{target}: {model.family}, ROC AUC {roc:.4f}, PR AUC {pr:.4f}.")
+    if version is not None:
+        parts.append(
+            f"Registered as {settings.mlflow.model_name} version {version} (@{CHALLENGER}); "
+            "the promotion gate has not judged it yet."
+        )
+    return " ".join(parts)

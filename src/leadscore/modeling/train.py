@@ -45,11 +45,24 @@ from leadscore.modeling.fit import (
 from leadscore.modeling.grades import BASIS_KEPT, BASIS_PROBABILITY, GradeScheme, measure_grades
 from leadscore.modeling.inputs import with_feedback
 from leadscore.modeling.model import LeadScoreModel, TargetInfo
-from leadscore.modeling.promotion import PromotionDecision, promote_challenger
+from leadscore.modeling.promotion import (
+    PromotionDecision,
+    promote_challenger,
+    validation_rows_frame,
+    write_evaluation_model,
+    write_validation_rows,
+)
 from leadscore.modeling.registry import CHAMPION, alias_version, load_bundle, version_uri
 from leadscore.modeling.split import STRATIFIED_RANDOM
 from leadscore.modeling.timing import logged_step
-from leadscore.modeling.tracking import DatasetInput, TrainingRecord, log_training_run
+from leadscore.modeling.tracking import (
+    DatasetInput,
+    TrainingRecord,
+    log_training_run,
+    set_run_name,
+    source_uri,
+    training_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +191,65 @@ def flat_counts(results: dict[str, TargetResult], examples: Examples, data: Lead
     return out
 
 
+def input_datasets(
+    data: LeadData,
+    digests: dict[str, str],
+    feedback: pd.DataFrame | None,
+    feedback_counts: FeedbackCounts | None,
+    feedback_source: str | None,
+    examples: Examples,
+) -> tuple[DatasetInput, ...]:
+    """The raw inputs (leads, activities, outcomes: each its own file and sha256), the sales
+    feedback rows the run read (with how many it applied) and the built examples, as MLflow
+    dataset inputs (context `source`)."""
+    frames = {"leads": data.leads, "activities": data.activities, "outcomes": data.leads}
+    out = []
+    for name, path in data.sources.items():
+        frame = frames.get(name)
+        if frame is None:
+            continue
+        out.append(
+            DatasetInput(
+                frame=frame,
+                name=name,
+                context="source",
+                digest=digests[name],
+                source=source_uri(path),
+                tags={"sha256": digests[name], "rows": str(len(frame)), "role": name},
+            )
+        )
+    if feedback is not None and len(feedback):
+        digest = frame_digest(feedback)
+        applied = 0 if feedback_counts is None else feedback_counts.applied
+        out.append(
+            DatasetInput(
+                frame=feedback,
+                name="feedback",
+                context="source",
+                digest=digest,
+                source=source_uri(feedback_source or "feedback"),
+                tags={"sha256": digest, "rows": str(len(feedback)), "applied": str(applied)},
+            )
+        )
+    digest = frame_digest(examples.frame)
+    out.append(
+        DatasetInput(
+            frame=examples.frame,
+            name="examples",
+            context="examples",
+            digest=digest,
+            source=source_uri(data.sources.get("leads", "leads")),
+            tags={
+                "sha256": digest,
+                "rows": str(len(examples.frame)),
+                "leads": str(examples.frame["lead_id"].nunique()),
+                "built_from": ",".join(d.name for d in out),
+            },
+        )
+    )
+    return tuple(out)
+
+
 def training_datasets(
     examples: Examples,
     results: dict[str, TargetResult],
@@ -185,9 +257,10 @@ def training_datasets(
     digests: dict[str, str],
 ) -> tuple[DatasetInput, ...]:
     """Each target's training and validation rows as MLflow dataset inputs, tagged with the
-    input files' sha256 (`digests`: lineage)."""
+    input files' sha256 (`digests`: lineage) and the examples' digest."""
     lineage = {f"{name}.sha256": digest for name, digest in digests.items()}
-    source = data.sources.get("leads", "leads")
+    lineage["examples.sha256"] = frame_digest(examples.frame)
+    source = source_uri(data.sources.get("leads", "leads"))
     spec = examples.spec
     out = []
     for target, result in results.items():
@@ -206,7 +279,7 @@ def training_datasets(
                     name=f"{target}-{context}",
                     context=context,
                     digest=frame_digest(frame),
-                    source=str(source),
+                    source=source,
                     tags={**tags, **lineage},
                 )
             )
@@ -271,6 +344,16 @@ def read_training_data(
             f"{counts.overridden:,}",
         )
     return data, counts
+
+
+def name_training_run(data: LeadData, feedback_counts: FeedbackCounts | None) -> None:
+    """'train 2026-11-01 (20,000 leads, 583 feedback outcomes)': the export date, the leads and
+    the feedback applied, as the active run's name."""
+    date = "" if data.export_date is None else f" {pd.Timestamp(data.export_date):%Y-%m-%d}"
+    extra = ""
+    if feedback_counts is not None and feedback_counts.applied:
+        extra = f", {feedback_counts.applied:,} feedback outcomes"
+    set_run_name(f"train{date} ({len(data.leads):,} leads{extra})")
 
 
 def training_examples(data: LeadData, settings: Settings) -> Examples:
@@ -364,67 +447,82 @@ def run_training(
     `artifacts_out`, when given, keeps a copy of every logged file (config, metrics, plots,
     points sheets). Raises `TrainingError` when a target has too little data.
     """
-    data, feedback_counts = read_training_data(settings, feedback)
-    examples = training_examples(data, settings)
-    split_method = "time" if settings.has_time else STRATIFIED_RANDOM
-    results = train_targets(examples, settings)
-    bundle = LeadScoreModel(
-        spec=examples.spec,
-        targets={t: r.model for t, r in results.items()},
-        headline_target=settings.headline_target,
-        metadata={
-            "leadscore_version": __version__,
-            "split": split_method,
-            "export_date": None if data.export_date is None else str(data.export_date),
-            "seed": settings.train.seed,
-            # the oldest lead age the snapshots show the model: older leads are scored at it
-            "max_age_days": settings.snapshots.max_age_days,
-        },
-    )
-    y_val, p_val, w_val = headline_validation(examples, results[settings.headline_target])
-    bundle.grades = grade_scheme(settings, settings.headline_target, y_val, p_val, w_val)
-    log_grades(bundle.grades)
-    with logged_step(log, "profiling the reference data"):
-        bundle.reference = reference_for(bundle, data, settings, scale=(p_val, w_val))
-    metrics: dict[str, float] = {}
-    for result in results.values():
-        metrics.update(flat_target_metrics(result))
-    metrics.update(bundle.grades.metrics())
-    counts = flat_counts(results, examples, data)
-    if feedback_counts is not None:
-        feedback_fields = dataclasses.asdict(feedback_counts).items()
-        counts.update({f"counts.feedback.{k}": v for k, v in feedback_fields})
-    with tempfile.TemporaryDirectory(prefix="leadscore-train-") as tmp:
-        art = Path(tmp)
-        with logged_step(log, "evaluating and plotting"):
-            write_artifacts(art, settings, results, metrics, examples)
-        digests = input_digests(data)
-        example_rows, example_as_of = example_leads(data, settings, examples.spec)
-        record = TrainingRecord(
-            bundle=bundle,
-            metrics=metrics,
-            counts=counts,
-            split_method=split_method,
-            input_digests=digests,
-            datasets=training_datasets(examples, results, data, digests),
-            artifacts_dir=art,
-            tuning={t: r.selection.trials for t, r in results.items() if r.selection.trials},
-            example_leads=example_rows,
-            example_as_of=example_as_of,
+    with training_run(settings):
+        data, feedback_counts = read_training_data(settings, feedback)
+        name_training_run(data, feedback_counts)
+        examples = training_examples(data, settings)
+        split_method = "time" if settings.has_time else STRATIFIED_RANDOM
+        results = train_targets(examples, settings)
+        bundle = LeadScoreModel(
+            spec=examples.spec,
+            targets={t: r.model for t, r in results.items()},
+            headline_target=settings.headline_target,
+            metadata={
+                "leadscore_version": __version__,
+                "split": split_method,
+                "export_date": None if data.export_date is None else str(data.export_date),
+                "seed": settings.train.seed,
+                # the oldest lead age the snapshots show the model: older leads are scored at it
+                "max_age_days": settings.snapshots.max_age_days,
+            },
         )
-        with logged_step(log, "logging the run and registering the model in MLflow"):
-            run = log_training_run(settings, record)
-        if artifacts_out is not None:
-            shutil.copytree(art, artifacts_out, dirs_exist_ok=True)
-    if metrics_out is not None:
-        write_text(metrics_out, json.dumps(json_ready(metrics), indent=2) + "\n")
-    log.info(
-        "run %s: model '%s' version %s is the challenger (split: %s)",
-        run.run_id,
-        settings.mlflow.model_name,
-        run.model_version,
-        split_method,
-    )
+        y_val, p_val, w_val = headline_validation(examples, results[settings.headline_target])
+        bundle.grades = grade_scheme(settings, settings.headline_target, y_val, p_val, w_val)
+        log_grades(bundle.grades)
+        with logged_step(log, "profiling the reference data"):
+            bundle.reference = reference_for(bundle, data, settings, scale=(p_val, w_val))
+        metrics: dict[str, float] = {}
+        for result in results.values():
+            metrics.update(flat_target_metrics(result))
+        metrics.update(bundle.grades.metrics())
+        counts = flat_counts(results, examples, data)
+        if feedback_counts is not None:
+            feedback_fields = dataclasses.asdict(feedback_counts).items()
+            counts.update({f"counts.feedback.{k}": v for k, v in feedback_fields})
+        with tempfile.TemporaryDirectory(prefix="leadscore-train-") as tmp:
+            art = Path(tmp)
+            with logged_step(log, "evaluating and plotting"):
+                write_artifacts(art, settings, results, metrics, examples)
+            for target, result in results.items():
+                rows = examples.frame.loc[result.split.validation]
+                frame = validation_rows_frame(rows, target, result.validation_scores)
+                write_validation_rows(art, target, frame)
+                write_evaluation_model(art, target, result.selection.evaluation)
+            digests = input_digests(data)
+            example_rows, example_as_of = example_leads(data, settings, examples.spec)
+            record = TrainingRecord(
+                bundle=bundle,
+                metrics=metrics,
+                counts=counts,
+                split_method=split_method,
+                input_digests=digests,
+                datasets=input_datasets(
+                    data,
+                    digests,
+                    feedback,
+                    feedback_counts,
+                    str(settings.data.feedback) if settings.data.feedback else None,
+                    examples,
+                )
+                + training_datasets(examples, results, data, digests),
+                artifacts_dir=art,
+                example_leads=example_rows,
+                example_as_of=example_as_of,
+                tuning={t: r.selection.trials for t, r in results.items() if r.selection.trials},
+            )
+            with logged_step(log, "logging the run and registering the model in MLflow"):
+                run = log_training_run(settings, record)
+            if artifacts_out is not None:
+                shutil.copytree(art, artifacts_out, dirs_exist_ok=True)
+        if metrics_out is not None:
+            write_text(metrics_out, json.dumps(json_ready(metrics), indent=2) + "\n")
+        log.info(
+            "run %s: model '%s' version %s is the challenger (split: %s)",
+            run.run_id,
+            settings.mlflow.model_name,
+            run.model_version,
+            split_method,
+        )
     promotion = None
     if promote:
         promotion = promote_challenger(settings, data=data, examples=examples)

@@ -101,6 +101,7 @@ def run_scoring(
     is written when `score.refuse_stale_data` is on.
     """
     laps = _Laps()
+    started_ms = int(time.time() * 1000)
     as_of = pd.Timestamp(as_of)
     out_dir = Path(out_dir)
     _check_writable(out_dir)
@@ -197,6 +198,8 @@ def run_scoring(
         manifest=written,
         data_through=timestamp_text(result.data_through),
         stale_data=any(w.startswith(STALE_DATA) for w in warnings),
+        inputs=manifest["inputs"],
+        started_ms=started_ms,
     )
     log_scoring_run(settings, ref, as_of, record)
     return result
