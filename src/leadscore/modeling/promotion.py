@@ -4,7 +4,7 @@ The challenger, the champion and the challenger's baselines are compared on the 
 challenger's validation rows, with their labels as the challenger knew them (sales feedback
 included). The challenger's and its baselines' probabilities there are those recorded at
 training (its evaluation twin, fitted on the training rows only: the shipped model was refitted
-on every labelled row), a per-row file `gate/<target>_validation.parquet` on its run. The
+on every labelled row), the per-row file `validation/<target>_scores.parquet` on its run. The
 champion's come from its own evaluation twin (`gate/<target>_evaluation.pkl` on its run, fitted
 before its validation period) on those rows rebuilt from the data; a champion trained before
 that record is scored with its shipped model (which may have trained on some of the rows: that
@@ -39,7 +39,7 @@ from leadscore.data.snapshots import Examples, build_examples
 from leadscore.errors import RegistryError
 from leadscore.modeling.compare import HIGHER_IS_BETTER, Gain, compare
 from leadscore.modeling.evaluate import binary_metrics
-from leadscore.modeling.fit import MODEL, label_array
+from leadscore.modeling.fit import MODEL, VALIDATION_SCORES_DIR, label_array
 from leadscore.modeling.inputs import current_data
 from leadscore.modeling.model import LeadScoreModel, TargetModel
 from leadscore.modeling.registry import (
@@ -59,7 +59,7 @@ from leadscore.modeling.timing import logged_step
 
 log = logging.getLogger(__name__)
 
-GATE_DIR = "gate"  # run artifact folder of the per-row validation predictions
+GATE_DIR = "gate"  # run artifact folder of the evaluation twins
 KEYS = ["lead_id", "snapshot_at"]
 EVALUATION, SHIPPED = "evaluation", "shipped"  # which of the champion's models scored the rows
 METRIC_NAMES = {"pr_auc": "PR AUC", "roc_auc": "ROC AUC", "log_loss": "log loss"}
@@ -348,40 +348,14 @@ def promotion_decision(
 
 
 def prediction_column(name: str) -> str:
-    """Column of a model's probabilities in a gate-rows frame (`p_model`, `p_logreg`, ...)."""
-    return "p_model" if name == MODEL else f"p_{name}"
+    """Column of a model's probabilities in a validation-rows frame (`fit.validation_frame`)."""
+    return f"p_{name}"
 
 
 def keyed(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with its join keys in one dtype: lead ids as text, snapshots as ns timestamps."""
     snapshot = pd.to_datetime(frame["snapshot_at"]).astype("datetime64[ns]")
     return frame.assign(lead_id=frame["lead_id"].astype("string"), snapshot_at=snapshot)
-
-
-def validation_rows_frame(
-    rows: pd.DataFrame, target: str, scores: Mapping[str, np.ndarray]
-) -> pd.DataFrame:
-    """The per-row record of a target's validation at training: keys, snapshot weight, label
-    and every model's probability (`scores`: the evaluation model under `MODEL`, baselines)."""
-    out = pd.DataFrame(
-        {
-            "lead_id": rows["lead_id"].astype("string").to_numpy(),
-            "snapshot_at": rows["snapshot_at"].to_numpy(),
-            "weight": rows["weight"].to_numpy(float),
-            "label": label_array(rows, target).astype(float),
-        }
-    )
-    for name, p in scores.items():
-        out[prediction_column(name)] = np.asarray(p, dtype=float)
-    return out
-
-
-def write_validation_rows(out_dir: Path, target: str, frame: pd.DataFrame) -> Path:
-    """`gate/<target>_validation.parquet` under `out_dir` (logged with the run's files)."""
-    path = Path(out_dir) / GATE_DIR / f"{target}_validation.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
-    return path
 
 
 def write_evaluation_model(out_dir: Path, target: str, model: TargetModel) -> Path:
@@ -393,36 +367,34 @@ def write_evaluation_model(out_dir: Path, target: str, model: TargetModel) -> Pa
     return path
 
 
-def run_file(settings: Settings, run_id: str | None, name: str) -> bytes | None:
-    """The bytes of `gate/<name>` in a run's artifacts, or None when it has none."""
+def run_file(settings: Settings, run_id: str | None, path: str) -> bytes | None:
+    """The bytes of the artifact `path` of a run, or None when it has none."""
     if not run_id:
         return None
     mlflow = mlflow_module(settings.mlflow.tracking_uri)
-    from mlflow.exceptions import MlflowException
-
     with tempfile.TemporaryDirectory(prefix="leadscore-gate-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
                 run_id=run_id,
-                artifact_path=f"{GATE_DIR}/{name}",
+                artifact_path=path,
                 dst_path=tmp,
                 tracking_uri=settings.mlflow.tracking_uri,
             )
             return Path(local).read_bytes()
-        except (MlflowException, OSError):
+        except (mlflow.exceptions.MlflowException, OSError):
             return None
 
 
 def recorded_rows(settings: Settings, run_id: str | None, target: str) -> pd.DataFrame | None:
     """The per-row validation record of a training run, or None when it has none."""
-    raw = run_file(settings, run_id, f"{target}_validation.parquet")
+    raw = run_file(settings, run_id, f"{VALIDATION_SCORES_DIR}/{target}_scores.parquet")
     return None if raw is None else keyed(pd.read_parquet(BytesIO(raw)))
 
 
 def recorded_model(settings: Settings, run_id: str | None, target: str) -> TargetModel | None:
     """A training run's evaluation twin for `target`, or None when it recorded none (the file
     is this project's own, written by `write_evaluation_model`, as trusted as the model)."""
-    raw = run_file(settings, run_id, f"{target}_evaluation.pkl")
+    raw = run_file(settings, run_id, f"{GATE_DIR}/{target}_evaluation.pkl")
     return None if raw is None else pickle.loads(raw)
 
 

@@ -48,9 +48,7 @@ from leadscore.modeling.model import LeadScoreModel, TargetInfo
 from leadscore.modeling.promotion import (
     PromotionDecision,
     promote_challenger,
-    validation_rows_frame,
     write_evaluation_model,
-    write_validation_rows,
 )
 from leadscore.modeling.registry import CHAMPION, alias_version, load_bundle, version_uri
 from leadscore.modeling.split import STRATIFIED_RANDOM
@@ -484,9 +482,6 @@ def run_training(
             with logged_step(log, "evaluating and plotting"):
                 write_artifacts(art, settings, results, metrics, examples)
             for target, result in results.items():
-                rows = examples.frame.loc[result.split.validation]
-                frame = validation_rows_frame(rows, target, result.validation_scores)
-                write_validation_rows(art, target, frame)
                 write_evaluation_model(art, target, result.selection.evaluation)
             digests = input_digests(data)
             example_rows, example_as_of = example_leads(data, settings, examples.spec)
