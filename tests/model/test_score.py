@@ -504,6 +504,7 @@ def test_scoring_run_has_its_own_experiment_inputs_params_and_model_link(trained
     experiment = client.get_experiment_by_name("scoring-only-score")
     assert experiment is not None
     assert experiment.artifact_location == artifact_root(uri)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
     (run,) = client.search_runs([experiment.experiment_id])
     tags = run.data.tags
     assert tags["leadscore.run_type"] == "score"

@@ -77,6 +77,8 @@ def artifact_root(tracking_uri: str) -> str | None:
 
 
 RUN_TYPE_TAG = "leadscore.run_type"
+# the MLflow UI opens an experiment of this kind on its runs table (not its GenAI overview)
+EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 TRAIN, SCORE, BACKTEST = "train", "score", "backtest"  # run types; each its own experiment
 
 
@@ -96,7 +98,9 @@ def ensure_experiment(settings: Settings, run_type: str = TRAIN) -> str:
     if found is not None:
         return found.experiment_id
     return mlflow.create_experiment(
-        name, artifact_location=artifact_root(settings.mlflow.tracking_uri)
+        name,
+        artifact_location=artifact_root(settings.mlflow.tracking_uri),
+        tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT},
     )
 
 
