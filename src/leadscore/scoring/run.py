@@ -396,7 +396,9 @@ def _manifest(
             "horizon_days": result.horizon_days,
         },
         "inputs": {
-            name: {"path": path, "sha256": file_digest(path)} for name, path in inputs.items()
+            # a table name (the Spark engine) has no file to digest
+            name: {"path": path, "sha256": file_digest(path) if Path(path).is_file() else None}
+            for name, path in inputs.items()
         },
         "counts": {
             "scored": result.n_scored,
