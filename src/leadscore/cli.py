@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import rich.markup
 import typer
 from rich import box
 from rich.console import Console
@@ -88,7 +89,10 @@ def console() -> Console:
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print an error to stderr and return the exit to raise."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    # the message as written: brackets in it (a pip extra, a column) are no markup
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {rich.markup.escape(message)}"
+    )
     return typer.Exit(code)
 
 
