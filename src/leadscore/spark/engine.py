@@ -24,6 +24,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from leadscore.config import SparkSettings
 from leadscore.data.contract import read_outcomes
 from leadscore.data.io import table_format
+from leadscore.data.spill import EVENT_SCHEMA
 from leadscore.errors import ContractError, Problem
 from leadscore.feedback.store import read_store
 from leadscore.reporting.summary import owner_summaries
@@ -53,6 +56,7 @@ from leadscore.scoring.inputs import as_of_seconds
 from leadscore.scoring.predict import check_shown_columns
 from leadscore.scoring.run import REPORT_MAX_ROWS, ScoredLeads, ScoringJob
 from leadscore.scoring.stream import LeadTally, scoring_settings
+from leadscore.scoring.trend import PreviousRun
 from leadscore.spark.parts import (
     CONTRIB,
     DRIFT,
@@ -65,11 +69,10 @@ from leadscore.spark.parts import (
     PROBLEM,
     ROW,
     TALLY,
-    LeadReading,
     PartScoring,
+    frame_in_dtypes,
     lead_reading,
     open_leads_of,
-    part_leads,
     part_stats,
     plain_types,
     problem_of,
@@ -183,7 +186,7 @@ def read_open_leads(
     problems = outcome_problems + [
         Problem(source, "duplicate lead id", id_column, None, i, i) for i in duplicates
     ]
-    reading = LeadReading(**{**reading.__dict__, "duplicate_ids": frozenset(duplicates)})
+    reading = replace(reading, duplicate_ids=frozenset(duplicates))
     probe, _, _ = open_leads_of(raw.limit(PROBE_ROWS).toArrow().to_pandas(), reading)
     schema = snapshot_schema(probe)
     out_schema = with_markers(schema)
@@ -209,9 +212,7 @@ def read_events(
     drop = job.settings.validation.drop_invalid_rows
     spec = job.bundle.spec
     before = as_of_seconds(job.as_of)
-    schema = with_markers(
-        pa.schema([("lead_id", pa.string()), ("seconds", pa.int64()), ("type_code", pa.int16())])
-    )
+    schema = with_markers(EVENT_SCHEMA)
     parsed = raw.mapInArrow(
         lambda batches: read_event_batches(
             batches, columns, source, spec.activity_types, before, drop
@@ -224,11 +225,6 @@ def read_events(
     if not drop:
         _raise_problems(found, n_bad, source)
     return parsed.filter(F.col(KIND) == ROW).drop(KIND, INFO)
-
-
-def _frame(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
-    """Rows back in the dtypes `schema`'s pandas metadata records (the local engine's)."""
-    return part_leads(table, schema)
 
 
 def output_schemas(job: PartScoring, snaps: pd.DataFrame) -> tuple[pa.Schema, ...]:
@@ -249,11 +245,6 @@ def output_schemas(job: PartScoring, snaps: pd.DataFrame) -> tuple[pa.Schema, ..
     )
 
 
-def _frame(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
-    """Rows back in the dtypes that `schema`'s pandas metadata records (the local engine's)."""
-    return part_leads(table, schema)
-
-
 def _columns(schema: pa.Schema, prefix: str) -> list[str]:
     return [n for n in schema.names if n.startswith(prefix)]
 
@@ -271,7 +262,7 @@ def write_score_files(
                 effects = pd.DataFrame(
                     {c.removeprefix(CONTRIB): table.column(c).to_numpy() for c in contrib}
                 )
-                writers.write(_frame(table, rows), effects, job.as_of)
+                writers.write(frame_in_dtypes(table, rows), effects, job.as_of)
 
 
 def write_parts(scored: DataFrame, rows: pa.Schema, spark_rows: pa.Schema, target: str) -> None:
@@ -280,7 +271,7 @@ def write_parts(scored: DataFrame, rows: pa.Schema, spark_rows: pa.Schema, targe
 
     def machine(batches):
         for batch in batches:
-            frame = machine_rows(_frame(pa.Table.from_batches([batch]), rows))
+            frame = machine_rows(frame_in_dtypes(pa.Table.from_batches([batch]), rows))
             table = pa.Table.from_pandas(frame, preserve_index=False)
             yield from table.cast(spark_rows).to_batches()
 
@@ -322,7 +313,7 @@ def score_open_leads(
     events: DataFrame | None,
     snapshots: pa.Schema,
     n_open: int,
-    previous,
+    previous: PreviousRun | None,
     work_dir: Path,
 ) -> tuple[ChunkedRun, int]:
     """Score every open lead in Spark; write the score files; the run's aggregates."""
@@ -336,7 +327,7 @@ def score_open_leads(
         snapshots,
         max(1, n_open // DRIFT_SAMPLE_ROWS),
     )
-    probe = part_leads(leads.limit(50).toArrow(), snapshots)
+    probe = frame_in_dtypes(leads.limit(50).toArrow(), snapshots)
     spark_rows, rows, features = output_schemas(part_job, probe)
     shared = spark.sparkContext.broadcast(part_job)
 
@@ -368,10 +359,10 @@ def score_open_leads(
         paths = {**paths, "scores_parts": Path(target)}
         (n_explore, n_dormant, n_events), grades, hist, owners = _aggregates(scored, job)
         top = scored.orderBy(F.desc("score"), F.asc("lead_id")).limit(REPORT_MAX_ROWS)
-        top_rows = _frame(top.select(*rows.names).toArrow(), rows)
+        top_rows = frame_in_dtypes(top.select(*rows.names).toArrow(), rows)
         feature_cols = _columns(spark_rows, FEATURE)
         drift = scored.filter(F.col(DRIFT)).select(*feature_cols, "score").toArrow()
-        drift_features = _frame(
+        drift_features = frame_in_dtypes(
             drift.rename_columns([c.removeprefix(FEATURE) for c in drift.column_names]),
             features,
         )
@@ -392,7 +383,9 @@ def score_open_leads(
     return run, n_events
 
 
-def score_with_spark(job: ScoringJob, progress=None) -> ScoredLeads:
+def score_with_spark(
+    job: ScoringJob, progress: Callable[[int, int], None] | None = None
+) -> ScoredLeads:
     """The Spark engine as a scorer of `run_scoring` (see the module's docstring)."""
     spark = spark_session(job.settings.spark)
     tally = LeadTally()

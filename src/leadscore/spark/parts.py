@@ -226,9 +226,6 @@ def read_leads_batches(
             yield from table.to_batches()
 
 
-EVENT_OUT = EVENT_SCHEMA
-
-
 def read_event_batches(
     batches: Iterable[pa.RecordBatch],
     columns: tuple[str, str, str],
@@ -240,7 +237,7 @@ def read_event_batches(
     """mapInArrow: raw events (lead id, time, type) in; (lead_id, seconds, type_code) of the
     events dated before `before_seconds` out, with markers (bad rows, newest timestamp)."""
     lead_col, when_col, type_col = columns
-    out_schema = with_markers(EVENT_OUT)
+    out_schema = with_markers(EVENT_SCHEMA)
     types = pd.Index(activity_types)
     for batch in batches:
         raw = batch.to_pandas()
@@ -299,11 +296,12 @@ class PartScoring:
         return TrendRule.of(self.settings.score)
 
 
-def part_leads(leads: pa.Table, schema: pa.Schema) -> pd.DataFrame:
-    """A group's open snapshots back in the local engine's dtypes."""
+def frame_in_dtypes(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
+    """Rows from Spark back in the dtypes that `schema`'s pandas metadata records (those of the
+    local engine's frames: the spilled leads, the score rows, the model inputs)."""
     plain = schema.remove_metadata()
-    table = leads.select(plain.names).cast(plain).replace_schema_metadata(schema.metadata)
-    return table.to_pandas()
+    typed = table.select(plain.names).cast(plain)
+    return typed.replace_schema_metadata(schema.metadata).to_pandas()
 
 
 def part_stats(snaps: pd.DataFrame, events: pa.Table | None, t: int, spec: FeatureSpec):
@@ -366,7 +364,7 @@ def score_group(
     no markers), its scored rows out (`schema`: the Spark output schema)."""
     if leads.num_rows == 0:
         return schema.empty_table()
-    snaps = part_leads(leads, job.snapshots)
+    snaps = frame_in_dtypes(leads, job.snapshots)
     t = int(to_seconds(pd.DatetimeIndex([job.as_of]))[0])
     stats, n_events = part_stats(snaps, events, t, job.bundle.spec)
     tables = [table.cast(schema) for table in scored_rows(job, snaps, stats, n_events)]
