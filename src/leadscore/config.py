@@ -318,7 +318,8 @@ class SparkSettings(_Strict):
     app_name: str = Field("leadscore-score", min_length=1)
     # open leads per Spark group scored by one Python call (as score.part_size for local)
     part_size: int = Field(50_000, gt=0)
-    # any Spark setting passed through as is, e.g. {"spark.executor.memory": "8g"}
+    # any Spark setting passed through as is, e.g. {"spark.executor.memory": "8g"} (local
+    # masters: spark.driver.memory is 4g unless set here, the executors run in the driver's JVM)
     conf: dict[str, str] = Field(default_factory=dict)
     # Spark output: scores_parts/ (Parquet partitioned by grade) in the run folder unless set
     # (e.g. an s3:// or dbfs:/ path); scores.parquet and scores.csv are written beside the reports

@@ -17,6 +17,7 @@ The steps are the local engine's, with Spark moving the rows:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from py4j.protocol import Py4JError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -87,6 +89,7 @@ from leadscore.spark.parts import (
 log = logging.getLogger(__name__)
 
 PARTS_DIR = "scores_parts"  # the Spark-written scores, partitioned by as-of date
+LOCAL_DRIVER_MEMORY = "4g"  # spark.driver.memory in local mode unless spark.conf sets it
 PROBE_ROWS = 200  # leads read on the driver to learn the schemas
 MAX_PROBLEMS = 1_000  # problems shown when the input breaks the contract
 FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
@@ -96,9 +99,12 @@ def spark_session(conf: SparkSettings) -> SparkSession:
     """The Spark session (an existing one, e.g. on Databricks, is reused as it is)."""
     builder = SparkSession.builder.master(conf.master).appName(conf.app_name)
     builder = builder.config("spark.sql.session.timeZone", "UTC")
+    settings = dict(conf.conf)
     if conf.master.startswith("local"):  # the workers run this interpreter, with leadscore
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in conf.conf.items():
+        # the executors run in the driver's JVM: more than Spark's 1 GB default heap
+        settings.setdefault("spark.driver.memory", LOCAL_DRIVER_MEMORY)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -193,7 +199,7 @@ def read_open_leads(
     parsed = raw.mapInArrow(
         lambda batches: read_leads_batches(batches, reading, schema),
         from_arrow_schema(out_schema),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).persist(StorageLevel.DISK_ONLY)
     kept.append(parsed)
     tallies, found = _markers(parsed)
     n_found = _add_tallies(tally, tallies) + len(problems)
@@ -218,7 +224,7 @@ def read_events(
             batches, columns, source, spec.activity_types, before, drop
         ),
         from_arrow_schema(schema),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).persist(StorageLevel.DISK_ONLY)
     kept.append(parsed)
     tallies, found = _markers(parsed)
     n_bad = _add_tallies(tally, tallies)
@@ -344,7 +350,7 @@ def score_open_leads(
         .groupBy(GROUP)
         .cogroup(events.withColumn(GROUP, group).groupBy(GROUP))
         .applyInArrow(score, from_arrow_schema(spark_rows))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .persist(StorageLevel.DISK_ONLY)
     )
     try:
         contrib = _columns(spark_rows, CONTRIB)
@@ -368,7 +374,8 @@ def score_open_leads(
         )
         drift_scores = drift.column("score").to_numpy()
     finally:
-        scored.unpersist()
+        with contextlib.suppress(Py4JError, ConnectionError):
+            scored.unpersist()
     run = ChunkedRun(
         top=top_rows.reset_index(drop=True),
         n_explore=n_explore,
@@ -410,8 +417,9 @@ def score_with_spark(
                 spark, job, leads, events, snapshots, n_open, previous, Path(work)
             )
     finally:
-        for frame in kept:
-            frame.unpersist()
+        for frame in kept:  # best effort: a lost JVM must not hide the error that lost it
+            with contextlib.suppress(Py4JError, ConnectionError):
+                frame.unpersist()
     if progress is not None:
         progress(n_open, n_open)
     return ScoredLeads(run, tally, n_open, n_events, events is not None, warnings)

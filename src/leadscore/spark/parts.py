@@ -49,6 +49,7 @@ DRIFT = "_drift"  # the row is in the drift sample
 OWNER = "_owner"  # the owner as the reports count it (`owner_labels`)
 N_EVENTS = "_n_events"  # the lead's events before the as-of date
 MAX_BATCH_PROBLEMS = 1_000  # problems kept per batch (every one counted)
+OUTPUT_BATCH_ROWS = 10_000  # scored rows per Arrow batch handed back to Spark's JVM
 
 
 def problem_json(p: Problem) -> str:
@@ -368,4 +369,5 @@ def score_group(
     t = int(to_seconds(pd.DatetimeIndex([job.as_of]))[0])
     stats, n_events = part_stats(snaps, events, t, job.bundle.spec)
     tables = [table.cast(schema) for table in scored_rows(job, snaps, stats, n_events)]
-    return pa.concat_tables(tables)
+    batches = pa.concat_tables(tables).to_batches(max_chunksize=OUTPUT_BATCH_ROWS)
+    return pa.Table.from_batches(batches, schema=schema)
