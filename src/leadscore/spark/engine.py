@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -251,6 +252,10 @@ def output_schemas(job: PartScoring, snaps: pd.DataFrame) -> tuple[pa.Schema, ..
     )
 
 
+def _since(started: float) -> str:
+    return f"{time.perf_counter() - started:.1f} s"
+
+
 def _columns(schema: pa.Schema, prefix: str) -> list[str]:
     return [n for n in schema.names if n.startswith(prefix)]
 
@@ -345,23 +350,31 @@ def score_open_leads(
     if events is None:
         events = spark.createDataFrame([], "lead_id string, seconds long, type_code short")
     group = F.pmod(F.xxhash64("lead_id"), F.lit(n_groups))
+    # both sides hash-partitioned alike by group: one shuffle, n_groups partitions downstream
+    by_group = [
+        frame.withColumn(GROUP, group).repartition(n_groups, GROUP) for frame in (leads, events)
+    ]
     scored = (
-        leads.withColumn(GROUP, group)
+        by_group[0]
         .groupBy(GROUP)
-        .cogroup(events.withColumn(GROUP, group).groupBy(GROUP))
+        .cogroup(by_group[1].groupBy(GROUP))
         .applyInArrow(score, from_arrow_schema(spark_rows))
         .persist(StorageLevel.DISK_ONLY)
     )
     try:
         contrib = _columns(spark_rows, CONTRIB)
         rows_dir = work_dir / "rows"
+        started = time.perf_counter()
         scored.select(*rows.names, *contrib).write.parquet(str(rows_dir))
+        log.info(f"Spark scored and explained {n_open:,} leads in {_since(started)}")
         paths = score_paths(job.out_dir)
         write_score_files(rows_dir, paths, rows, contrib, job)
+        log.info(f"scores.parquet and scores.csv written by the driver ({_since(started)})")
         shutil.rmtree(rows_dir)
         target = settings.spark.parts_dir or str(job.out_dir / PARTS_DIR)
         row_types = pa.schema(spark_rows.field(n) for n in rows.names)
         write_parts(scored, rows, row_types, target)
+        log.info(f"{target} written by Spark ({_since(started)})")
         paths = {**paths, "scores_parts": Path(target)}
         (n_explore, n_dormant, n_events), grades, hist, owners = _aggregates(scored, job)
         top = scored.orderBy(F.desc("score"), F.asc("lead_id")).limit(REPORT_MAX_ROWS)
@@ -373,6 +386,7 @@ def score_open_leads(
             features,
         )
         drift_scores = drift.column("score").to_numpy()
+        log.info(f"counts, top rows and drift sample from Spark ({_since(started)})")
     finally:
         with contextlib.suppress(Py4JError, ConnectionError):
             scored.unpersist()
