@@ -365,17 +365,19 @@ def score_open_leads(
         contrib = _columns(spark_rows, CONTRIB)
         rows_dir = work_dir / "rows"
         started = time.perf_counter()
-        scored.select(*rows.names, *contrib).write.parquet(str(rows_dir))
+        # a file: URI, so that Spark writes where the driver reads (not to a default HDFS/DBFS)
+        scored.select(*rows.names, *contrib).write.parquet(rows_dir.resolve().as_uri())
         log.info(f"Spark scored and explained {n_open:,} leads in {_since(started)}")
         paths = score_paths(job.out_dir)
         write_score_files(rows_dir, paths, rows, contrib, job)
         log.info(f"scores.parquet and scores.csv written by the driver ({_since(started)})")
         shutil.rmtree(rows_dir)
-        target = settings.spark.parts_dir or str(job.out_dir / PARTS_DIR)
+        target = settings.spark.parts_dir or (job.out_dir / PARTS_DIR).resolve().as_uri()
         row_types = pa.schema(spark_rows.field(n) for n in rows.names)
         write_parts(scored, rows, row_types, target)
         log.info(f"{target} written by Spark ({_since(started)})")
-        paths = {**paths, "scores_parts": Path(target)}
+        if settings.spark.parts_dir is None:  # a configured location (a URI) is logged only
+            paths = {**paths, "scores_parts": job.out_dir / PARTS_DIR}
         (n_explore, n_dormant, n_events), grades, hist, owners = _aggregates(scored, job)
         top = scored.orderBy(F.desc("score"), F.asc("lead_id")).limit(REPORT_MAX_ROWS)
         top_rows = frame_in_dtypes(top.select(*rows.names).toArrow(), rows)
