@@ -15,7 +15,7 @@ help:  ## list targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'  # spark: its tests run in local mode
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install leadscore with its dependencies

@@ -12,10 +12,12 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import rich.markup
 import typer
 from rich import box
 from rich.console import Console
@@ -41,6 +43,7 @@ from leadscore.modeling.fit import MODEL, TargetResult
 from leadscore.modeling.promotion import PromotionDecision, run_promotion
 from leadscore.modeling.train import TrainingResult, run_training
 from leadscore.scoring.run import run_scoring
+from leadscore.spark import spark_scorer
 
 app = typer.Typer(
     name="leadscore",
@@ -86,7 +89,10 @@ def console() -> Console:
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print an error to stderr and return the exit to raise."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    # the message as written: brackets in it (a pip extra, a column) are no markup
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {rich.markup.escape(message)}"
+    )
     return typer.Exit(code)
 
 
@@ -357,6 +363,13 @@ def promote(config: ConfigOption = DEFAULT_CONFIG) -> None:
     run_step(body)
 
 
+class Engine(StrEnum):
+    """Where `leadscore score` scores the leads (`score.engine`)."""
+
+    local = "local"
+    spark = "spark"
+
+
 class ChunkProgress:
     """`run_scoring`'s progress callback: a bar on a terminal (from the first chunk on), a plain
     line per chunk otherwise (cron, pipes)."""
@@ -423,8 +436,15 @@ def score(
         str | None,
         typer.Option(help="Model URI or exported folder (default: models:/NAME@champion)."),
     ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(help="Where to score: this machine or Spark (default: score.engine)."),
+    ] = None,
 ) -> None:
-    """Score every open lead at the as-of date; write scores, reasons and reports to OUT."""
+    """Score every open lead at the as-of date; write scores, reasons and reports to OUT.
+
+    --leads and --activities may be files (CSV, Parquet) or, with --engine spark, table names.
+    """
 
     def body() -> None:
         try:
@@ -433,16 +453,20 @@ def score(
             when = pd.NaT
         if pd.isna(when):
             raise UsageError(f"--as-of: not a date (YYYY-MM-DD): {as_of!r}")
+        settings = load_config(config)
+        chosen = engine.value if engine is not None else settings.score.engine
+        scorer = spark_scorer() if chosen == "spark" else None
         out_console = console()
         with chunk_progress(out_console) as progress:
             result = run_scoring(
-                load_config(config),
+                settings,
                 when,
                 out,
                 leads_path=leads,
                 activities_path=activities,
                 model_uri=model,
                 progress=progress,
+                scorer=scorer,
             )
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
         out_console.print(

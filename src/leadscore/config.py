@@ -322,6 +322,24 @@ class Score(_Strict):
     # `history_keep` newest as-of dates are kept (104: two years of weekly runs; 0: no history)
     history: Path | None = None
     history_keep: int = Field(104, ge=0)
+    # where the leads are scored: "local" (this machine, bounded memory) or "spark" (a Spark
+    # session, see the `spark` section; needs `pip install 'leadscore[spark]'` and Java 17+)
+    engine: Literal["local", "spark"] = "local"
+
+
+class SparkSettings(_Strict):
+    """The Spark session of `score.engine: spark` (`leadscore score --engine spark`)."""
+
+    master: str = Field("local[*]", min_length=1)  # e.g. local[2], yarn, spark://host:7077
+    app_name: str = Field("leadscore-score", min_length=1)
+    # open leads per Spark group scored by one Python call (as score.part_size for local)
+    part_size: int = Field(50_000, gt=0)
+    # any Spark setting passed through as is, e.g. {"spark.executor.memory": "8g"} (local
+    # masters: spark.driver.memory is 4g unless set here, the executors run in the driver's JVM)
+    conf: dict[str, str] = Field(default_factory=dict)
+    # Spark output: scores_parts/ (Parquet partitioned by grade) in the run folder unless set
+    # (e.g. an s3:// or dbfs:/ path); scores.parquet and scores.csv are written beside the reports
+    parts_dir: str | None = None
 
 
 class Evaluation(_Strict):
@@ -364,6 +382,7 @@ class Settings(_Strict):
     mlflow: MLflowSettings = Field(default_factory=MLflowSettings)
     validation: Validation = Field(default_factory=Validation)
     evaluation: Evaluation = Field(default_factory=Evaluation)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

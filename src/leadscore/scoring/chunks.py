@@ -12,6 +12,7 @@ text in both (a CSV reader should be told so: it looks like a number).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.config import Settings
+from leadscore.data.features import ActivityStats
 from leadscore.data.io import atomic_path
 from leadscore.errors import ScoringError
 from leadscore.modeling.model import LeadScoreModel
@@ -160,6 +162,96 @@ def top_rows(top: pd.DataFrame, chunk: pd.DataFrame, keep: int) -> pd.DataFrame:
     )
 
 
+def score_paths(out_dir: Path) -> dict[str, Path]:
+    """Where a run writes its scores and its effects per reason group."""
+    return {
+        "scores_parquet": out_dir / SCORES_PARQUET,
+        "scores_csv": out_dir / SCORES_CSV,
+        "contributions": out_dir / CONTRIBUTIONS_PARQUET,
+    }
+
+
+class ScoreWriters:
+    """scores.parquet, scores.csv and contributions.parquet written batch by batch, atomically:
+    the files appear, complete, when the block ends without an error."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self.paths = paths
+        self.n_rows = 0
+        self._stack = ExitStack()
+        self._writers: tuple | None = None
+
+    def __enter__(self) -> ScoreWriters:
+        stack = self._stack.__enter__()
+        self._tmp = [stack.enter_context(atomic_path(self.paths[k])) for k in self.paths]
+        return self
+
+    def write(self, out: pd.DataFrame, contrib_pp: pd.DataFrame, as_of: pd.Timestamp) -> None:
+        """Append scored rows (`score_part`'s `out`) and their effects."""
+        schema = self._writers[0].schema if self._writers else None
+        table, safe_table = score_tables(out, schema)
+        effects = contributions_table(out["lead_id"], contrib_pp, as_of)
+        if self._writers is None:
+            pq_tmp, csv_tmp, effects_tmp = self._tmp
+            self._writers = (
+                pq.ParquetWriter(pq_tmp, table.schema, compression="zstd"),
+                pacsv.CSVWriter(csv_tmp, safe_table.schema),
+                pq.ParquetWriter(effects_tmp, effects.schema, compression="zstd"),
+            )
+        for writer, rows in zip(self._writers, (table, safe_table, effects), strict=True):
+            writer.write_table(rows)
+        self.n_rows += len(out)
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            if self._writers is not None:
+                for writer in self._writers:
+                    writer.close()
+        finally:
+            result = self._stack.__exit__(*exc)
+        return bool(result)
+
+
+@dataclass(frozen=True)
+class ScoredPart:
+    """One part of open leads scored and labelled: the rows as scores.parquet holds them (before
+    the machine form), the model's inputs (for drift) and the headline effects (for the trend)."""
+
+    out: pd.DataFrame
+    features: pd.DataFrame
+    contrib_pp: pd.DataFrame
+
+
+def score_part(
+    bundle: LeadScoreModel,
+    leads: pd.DataFrame,
+    stats: ActivityStats | None,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    ref: ModelRef,
+    previous: PreviousRun | None,
+    rule: TrendRule,
+) -> ScoredPart:
+    """Score, explain, trend and label some open leads: every row on its own, so the result
+    does not depend on how the leads are cut into parts (the local and the Spark engine both
+    call this)."""
+    scored = score_chunk(bundle, leads, stats, settings)
+    out = scored.out
+    trend, reason = trend_columns(
+        out["lead_id"],
+        out[f"p_{bundle.headline_target}"].to_numpy(),
+        scored.contrib_pp,
+        scored.shown,
+        bundle.spec,
+        previous,
+        ref,
+        rule,
+        as_of,
+    )
+    out = label_chunk(out, as_of, ref, settings.score.explore_share, trend, reason)
+    return ScoredPart(out, scored.features, scored.contrib_pp)
+
+
 def score_in_chunks(
     bundle: LeadScoreModel,
     parts: Iterable[Part],
@@ -188,43 +280,13 @@ def score_in_chunks(
     owner_counts: dict[str, dict[str, int]] = {}
     owner_values: dict[str, float] = {}
     rule = TrendRule.of(settings.score)
-    headline = f"p_{bundle.headline_target}"
-    paths = {
-        "scores_parquet": out_dir / SCORES_PARQUET,
-        "scores_csv": out_dir / SCORES_CSV,
-        "contributions": out_dir / CONTRIBUTIONS_PARQUET,
-    }
-    with (
-        atomic_path(paths["scores_parquet"]) as pq_tmp,
-        atomic_path(paths["scores_csv"]) as csv_tmp,
-        atomic_path(paths["contributions"]) as effects_tmp,
-    ):
-        pq_writer = csv_writer = effects_writer = None
+    paths = score_paths(out_dir)
+    with ScoreWriters(paths) as writers:
         for start, part, part_stats in iter_chunks(parts, settings.score.chunk_size):
             stop = start + len(part)
-            scored = score_chunk(bundle, part, part_stats, settings)
+            scored = score_part(bundle, part, part_stats, settings, as_of, ref, previous, rule)
             out, features = scored.out, scored.features
-            trend, reason = trend_columns(
-                out["lead_id"],
-                out[headline].to_numpy(),
-                scored.contrib_pp,
-                scored.shown,
-                bundle.spec,
-                previous,
-                ref,
-                rule,
-                as_of,
-            )
-            out = label_chunk(out, as_of, ref, settings.score.explore_share, trend, reason)
-            table, safe_table = score_tables(out, pq_writer.schema if pq_writer else None)
-            effects = contributions_table(out["lead_id"], scored.contrib_pp, as_of)
-            if pq_writer is None:
-                pq_writer = pq.ParquetWriter(pq_tmp, table.schema, compression="zstd")
-                csv_writer = pacsv.CSVWriter(csv_tmp, safe_table.schema)
-                effects_writer = pq.ParquetWriter(effects_tmp, effects.schema, compression="zstd")
-            pq_writer.write_table(table)
-            csv_writer.write_table(safe_table)
-            effects_writer.write_table(effects)
+            writers.write(out, scored.contrib_pp, as_of)
             n_explore += int(out["explore"].sum())
             n_dormant += int(out["dormant"].sum())
             for g, c in out["grade"].value_counts().items():
@@ -237,11 +299,8 @@ def score_in_chunks(
             drift_scores.append(out["score"].to_numpy()[keep - start])
             if progress is not None:
                 progress(stop, n)
-        if pq_writer is None:
+        if not writers.n_rows:
             raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
-        pq_writer.close()
-        csv_writer.close()
-        effects_writer.close()
     return ChunkedRun(
         top=top.reset_index(drop=True),
         n_explore=n_explore,

@@ -39,7 +39,12 @@ from leadscore.scoring.stream import (
     lead_sources,
 )
 from leadscore.scoring.tracking import ModelRef, ScoringRecord, load_scoring_model, log_scoring_run
-from leadscore.scoring.trend import keep_previous_run, read_previous_run, same_model
+from leadscore.scoring.trend import (
+    PreviousRun,
+    keep_previous_run,
+    read_previous_run,
+    same_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,105 @@ class _Laps:
         self.seconds[name] = time.perf_counter() - self.start - sum(self.seconds.values())
 
 
+@dataclass(frozen=True)
+class ScoringJob:
+    """What a scorer needs to read and score the open leads of one run."""
+
+    settings: Settings
+    bundle: LeadScoreModel
+    ref: ModelRef
+    as_of: pd.Timestamp
+    out_dir: Path
+    leads_path: Path | None
+    acts_path: Path | None
+    data_warnings: tuple[str, ...]  # found before reading (no activity data)
+    lap: Callable[[str], None]  # marks the end of a timed step ("read_leads", "activities")
+
+    def open_leads_read(self, tally: LeadTally, n_open: int) -> None:
+        """Log what reading the leads found; no open lead is a `ScoringError`."""
+        _log_open_leads(tally, n_open, self.as_of)
+        if n_open == 0:
+            raise ScoringError(f"no lead is open at {self.as_of:%Y-%m-%d}: nothing to score")
+        self.lap("read_leads")
+
+    def checked(self, tally: LeadTally) -> tuple[str, ...]:
+        """The run's warnings once the input is read (stale data refused when configured)."""
+        return check_freshness(tally.data_through, self.as_of, self.settings.score) + (
+            self.data_warnings
+        )
+
+    def previous_run(self, work_dir: Path | None) -> PreviousRun | None:
+        """The earlier run in the folder, kept as the previous one; rescored with this model
+        when another scored it (`work_dir`: a temporary folder; None: cannot rescore, the
+        trend says model_changed)."""
+        keep_previous_run(self.out_dir, self.as_of)
+        previous = read_previous_run(self.out_dir, self.as_of, self.bundle.headline_target)
+        if previous is not None and work_dir is not None and not same_model(previous, self.ref):
+            previous = rescore_previous(
+                self.settings,
+                self.bundle,
+                self.ref,
+                previous,
+                self.leads_path,
+                self.acts_path,
+                work_dir,
+            )
+        return previous
+
+
+@dataclass(frozen=True)
+class ScoredLeads:
+    """What a scorer hands back: the chunked run and what reading the input counted."""
+
+    run: ChunkedRun
+    tally: LeadTally
+    n_open: int
+    n_events: int  # activities of open leads before the as-of date
+    activity_data: bool  # an event log was read
+    warnings: tuple[str, ...]
+
+
+LeadScorer = Callable[[ScoringJob, Callable[[int, int], None] | None], ScoredLeads]
+
+
+def score_locally(job: ScoringJob, progress: Callable[[int, int], None] | None) -> ScoredLeads:
+    """The local engine: leads and events spilled to disk by lead id, scored part by part."""
+    settings, spec, tally = job.settings, job.bundle.spec, LeadTally()
+    with tempfile.TemporaryDirectory(dir=job.out_dir, prefix=".spill-") as spill_dir:
+        spilled = spill_open_leads(
+            settings,
+            spec,
+            job.as_of,
+            job.leads_path,
+            job.acts_path,
+            Path(spill_dir),
+            tally,
+            lambda n_open: job.open_leads_read(tally, n_open),
+        )
+        if spilled.events is not None:
+            log.info(
+                f"{spilled.n_events:,} activities of open leads before {job.as_of:%Y-%m-%d} kept"
+            )
+        job.lap("activities")
+        warnings = job.checked(tally)
+        previous = job.previous_run(Path(spill_dir))
+        run = score_in_chunks(
+            job.bundle,
+            spilled.parts(settings, spec),
+            spilled.n_open,
+            settings,
+            job.as_of,
+            job.ref,
+            previous,
+            job.out_dir,
+            REPORT_MAX_ROWS,
+            progress,
+        )
+    return ScoredLeads(
+        run, tally, spilled.n_open, spilled.n_events, spilled.events is not None, warnings
+    )
+
+
 def run_scoring(
     settings: Settings,
     as_of: pd.Timestamp,
@@ -93,15 +197,19 @@ def run_scoring(
     activities_path: Path | None = None,
     model_uri: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    scorer: LeadScorer | None = None,
 ) -> ScoringResult:
     """Score every lead open at `as_of` and write scores, reports, manifest and an MLflow run.
 
-    `progress(done, total)` is called after each chunk of leads scored. Data older than
+    `scorer` reads and scores the leads (default `score_locally`: this machine, bounded memory;
+    the Spark engine is another). `progress(done, total)` is called after each chunk of leads
+    scored (by the local scorer). Data older than
     `score.max_data_lag_days` before `as_of` is a warning, or a `ScoringError` before anything
     is written when `score.refuse_stale_data` is on.
     """
     laps = _Laps()
     started_ms = int(time.time() * 1000)
+    scorer = scorer or score_locally
     as_of = pd.Timestamp(as_of)
     out_dir = Path(out_dir)
     _check_writable(out_dir)
@@ -115,43 +223,12 @@ def run_scoring(
     data_warnings = (NO_ACTIVITY_DATA,) if spec.has_activities and acts_path is None else ()
     for w in data_warnings:
         log.warning(w)
-    tally = LeadTally()
-
-    def leads_read(n_open: int) -> None:
-        _log_open_leads(tally, n_open, as_of)
-        if n_open == 0:
-            raise ScoringError(f"no lead is open at {as_of:%Y-%m-%d}: nothing to score")
-        laps.lap("read_leads")
-
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".spill-") as spill_dir:
-        spilled = spill_open_leads(
-            settings, spec, as_of, leads_path, acts_path, Path(spill_dir), tally, leads_read
-        )
-        n_open = spilled.n_open
-        if spilled.events is not None:
-            log.info(f"{spilled.n_events:,} activities of open leads before {as_of:%Y-%m-%d} kept")
-        laps.lap("activities")
-
-        warnings = check_freshness(tally.data_through, as_of, settings.score) + data_warnings
-        keep_previous_run(out_dir, as_of)
-        previous = read_previous_run(out_dir, as_of, bundle.headline_target)
-        if previous is not None and not same_model(previous, ref):
-            previous = rescore_previous(
-                settings, bundle, ref, previous, leads_path, acts_path, Path(spill_dir)
-            )
-        run = score_in_chunks(
-            bundle,
-            spilled.parts(settings, spec),
-            n_open,
-            settings,
-            as_of,
-            ref,
-            previous,
-            out_dir,
-            REPORT_MAX_ROWS,
-            progress,
-        )
-        laps.lap("score_explain")
+    job = ScoringJob(
+        settings, bundle, ref, as_of, out_dir, leads_path, acts_path, data_warnings, laps.lap
+    )
+    scored = scorer(job, progress)
+    run, tally, n_open, warnings = scored.run, scored.tally, scored.n_open, scored.warnings
+    laps.lap("score_explain")
     horizon = model_horizon(bundle, settings)
     if run.n_dormant:
         log.info(
@@ -181,7 +258,7 @@ def run_scoring(
     )
     inputs = _inputs(settings, leads_path, acts_path)
     manifest = _manifest(
-        settings, inputs, ref, as_of, result, spilled.n_events, spilled.events is not None
+        settings, inputs, ref, as_of, result, scored.n_events, scored.activity_data
     )
     written = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     result = replace(result, paths={**paths, "manifest": written})
@@ -322,7 +399,9 @@ def _manifest(
             "horizon_days": result.horizon_days,
         },
         "inputs": {
-            name: {"path": path, "sha256": file_digest(path)} for name, path in inputs.items()
+            # a table name (the Spark engine) has no file to digest
+            name: {"path": path, "sha256": file_digest(path) if Path(path).is_file() else None}
+            for name, path in inputs.items()
         },
         "counts": {
             "scored": result.n_scored,
