@@ -26,7 +26,13 @@ from leadscore.data.contract import (
     lead_roles,
     parse_leads,
 )
-from leadscore.data.features import FeatureSpec, add_events_at, empty_stats, to_seconds
+from leadscore.data.features import (
+    ActivityStats,
+    FeatureSpec,
+    add_events_at,
+    empty_stats,
+    to_seconds,
+)
 from leadscore.data.ids import lead_hashes
 from leadscore.data.parse import nonblank_text, parse_timestamps
 from leadscore.data.snapshots import scoring_snapshots
@@ -305,7 +311,9 @@ def frame_in_dtypes(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
     return typed.replace_schema_metadata(schema.metadata).to_pandas()
 
 
-def part_stats(snaps: pd.DataFrame, events: pa.Table | None, t: int, spec: FeatureSpec):
+def part_stats(
+    snaps: pd.DataFrame, events: pa.Table | None, t: int, spec: FeatureSpec
+) -> tuple[ActivityStats | None, np.ndarray]:
     """Activity aggregates at `t` of a group's leads from the group's events, and each lead's
     number of events (events of leads not open are in the group too and left out)."""
     if not spec.has_activities:
@@ -323,7 +331,7 @@ def part_stats(snaps: pd.DataFrame, events: pa.Table | None, t: int, spec: Featu
 
 
 def scored_rows(
-    job: PartScoring, snaps: pd.DataFrame, stats, n_events: np.ndarray
+    job: PartScoring, snaps: pd.DataFrame, stats: ActivityStats | None, n_events: np.ndarray
 ) -> Iterator[pa.Table]:
     """`score_part` chunk by chunk over a group's leads; each chunk's rows as one Arrow table:
     the score rows, the effects (`CONTRIB`), the drift sample's inputs (`FEATURE`, `DRIFT`),
