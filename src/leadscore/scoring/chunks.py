@@ -27,7 +27,7 @@ from leadscore.errors import ScoringError
 from leadscore.modeling.model import LeadScoreModel
 from leadscore.reporting.safe_text import safe_text
 from leadscore.reporting.summary import OwnerSummary, owner_labels, owner_summaries
-from leadscore.scoring.predict import REASON_COLUMN, label_chunk, score_chunk
+from leadscore.scoring.predict import REASON_COLUMN, ScoredChunk, label_chunk, score_chunk
 from leadscore.scoring.stream import Part, iter_chunks
 from leadscore.scoring.tracking import ModelRef
 from leadscore.scoring.trend import (
@@ -171,13 +171,16 @@ def score_in_chunks(
     out_dir: Path,
     keep_top: int,
     progress: Callable[[int, int], None] | None = None,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    on_chunk: Callable[[pd.DataFrame, ScoredChunk], None] | None = None,
 ) -> ChunkedRun:
     """Score all `n` open leads chunk by chunk; write scores.parquet, scores.csv and
     contributions.parquet (the effects per reason group, for next run's trend) atomically.
 
     The trend compares with `previous` (None: no earlier run in the folder). `keep_top` rows
     (the highest scores) are kept for the reports; `progress(done, n)` is called after each
-    chunk.
+    chunk. `prepare` turns each chunk of leads into what the model reads (the accounts'
+    attributes joined on); `on_chunk(leads, scored)` sees every scored chunk (account tallies).
     """
     drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
     top = pd.DataFrame()
@@ -202,7 +205,11 @@ def score_in_chunks(
         pq_writer = csv_writer = effects_writer = None
         for start, part, part_stats in iter_chunks(parts, settings.score.chunk_size):
             stop = start + len(part)
+            if prepare is not None:
+                part = prepare(part)
             scored = score_chunk(bundle, part, part_stats, settings)
+            if on_chunk is not None:
+                on_chunk(part, scored)
             out, features = scored.out, scored.features
             trend, reason = trend_columns(
                 out["lead_id"],

@@ -19,6 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadscore.accounts.score import (
+    ScoredAccounts,
+    account_hooks,
+    finish_accounts,
+    with_account_grades,
+    write_accounts,
+)
 from leadscore.config import Settings
 from leadscore.data.io import atomic_path, file_digest, write_text
 from leadscore.errors import ScoringError
@@ -138,6 +145,7 @@ def run_scoring(
             previous = rescore_previous(
                 settings, bundle, ref, previous, leads_path, acts_path, Path(spill_dir)
             )
+        account_tally, prepare = account_hooks(settings, bundle)
         run = score_in_chunks(
             bundle,
             spilled.parts(settings, spec),
@@ -149,8 +157,21 @@ def run_scoring(
             out_dir,
             REPORT_MAX_ROWS,
             progress,
+            prepare=prepare,
+            on_chunk=None
+            if account_tally is None
+            else lambda part, s: account_tally.add(part, s.out, s.shown),
         )
         laps.lap("score_explain")
+    accounts = None if account_tally is None else finish_accounts(account_tally, bundle, settings)
+    if accounts is not None:
+        stamp = {"model_name": ref.name, "model_version": ref.version, "as_of": f"{as_of:%Y-%m-%d}"}
+        run = replace(
+            run,
+            top=with_account_grades(run.top, account_tally, accounts),
+            paths={**run.paths, **write_accounts(accounts, out_dir, stamp)},
+        )
+        laps.lap("accounts")
     horizon = model_horizon(bundle, settings)
     if run.n_dormant:
         log.info(
@@ -161,7 +182,7 @@ def run_scoring(
     drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
     drift_warnings = _drift_warnings(drift, settings.score.psi_threshold)
     context = report_context(settings, bundle, ref, as_of, tally.n_skipped, horizon)
-    paths = {**_write_reports(run, n_open, warnings, out_dir, context), **run.paths}
+    paths = {**_write_reports(run, n_open, warnings, out_dir, context, accounts), **run.paths}
     laps.lap("reports")
     result = ScoringResult(
         out_dir=out_dir,
@@ -274,8 +295,10 @@ def _write_reports(
     warnings: tuple[str, ...],
     out_dir: Path,
     context: ReportContext,
+    accounts: ScoredAccounts | None = None,
 ) -> dict[str, Path]:
-    """report.xlsx and report.html: the top rows listed, the summary counted over the run."""
+    """report.xlsx and report.html: the top rows listed, the summary counted over the run (and
+    the scored accounts, with account scoring)."""
     summary = RunSummary(
         n_scored=n_scored,
         grade_counts=dict(run.grade_counts),
@@ -285,8 +308,12 @@ def _write_reports(
         owners=run.owners,
     )
     xlsx, html = out_dir / REPORT_XLSX, out_dir / REPORT_HTML
-    write_report_xlsx(run.top, xlsx, context, summary=summary)
-    write_report_html(run.top, html, context, summary=summary)
+    extra = {}
+    if accounts is not None:
+        extra = {"accounts": accounts.rows, "accounts_note": accounts.note}
+        context = replace(context, account_display=accounts.display)
+    write_report_xlsx(run.top, xlsx, context, summary=summary, **extra)
+    write_report_html(run.top, html, context, summary=summary, **extra)
     return {"report_xlsx": xlsx, "report_html": html}
 
 

@@ -1,0 +1,345 @@
+"""Scoring accounts: aggregates of the scored open leads, the account model, reasons, the files.
+
+The weekly scorer hands each scored chunk of open leads to an `AccountTally`, which keeps per
+account running aggregates (sums, maxes, counts, the best lead, the roll-up terms): memory grows
+with the accounts, not the leads. At the end `score_accounts` turns them into one row per account
+with at least one open lead: probabilities from the account model (or, when training refused
+one, the roll-up of its leads' probabilities: `basis` says which), score, grade, the number of
+open leads, the best lead, buying-group coverage (role values engaged; typical ones missing) and
+the reasons from the account model's exact contributions (TreeSHAP for LightGBM), in words and
+points like the leads'. `write_accounts` writes `accounts.parquet` and `accounts.csv`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from leadscore.accounts.model import BASIS_MODEL, AccountModel
+from leadscore.accounts.snapshots import (
+    ACCOUNT_GROUP,
+    BEST,
+    LAST_ACTIVITY,
+    MAX,
+    N_OPEN,
+    SUM,
+    account_features,
+    combine_partials,
+    partial_aggregates,
+    role_feature,
+    rollups,
+)
+from leadscore.config import Settings
+from leadscore.data.accounts import join_account_attributes, read_accounts
+from leadscore.data.features import ALL_TYPES
+from leadscore.data.io import atomic_path
+from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
+from leadscore.modeling.drift import probability_to_score
+from leadscore.modeling.explain import explain
+from leadscore.modeling.grades import GradeScheme
+from leadscore.modeling.model import LeadScoreModel
+from leadscore.reporting.safe_text import safe_text
+
+log = logging.getLogger(__name__)
+
+ACCOUNTS_PARQUET = "accounts.parquet"
+ACCOUNTS_CSV = "accounts.csv"
+COMBINE_EVERY = 8  # chunks' partial aggregates merged every this many chunks (bounded memory)
+ROLLUP_NOTE = (
+    "account probabilities are the roll-up of their open leads' probabilities ({how}), not an "
+    "account model: {why}"
+)
+
+
+class AccountTally:
+    """Running per-account aggregates of the scored open leads (see the module docstring)."""
+
+    def __init__(self, model: AccountModel, roles: tuple[str, ...]):
+        self.model = model
+        self.roles = roles
+        self.parts: list[pd.DataFrame] = []
+        self.lead_ids: list[pa.Array] = []
+        self.account_ids: list[pa.Array] = []
+
+    def add(self, leads: pd.DataFrame, out: pd.DataFrame, shown: pd.DataFrame) -> None:
+        """Fold in one chunk: the leads as read (`account_id`, role columns), their score rows
+        (`lead_id`, `p_<target>`) and their features as they stand (true ages)."""
+        if "account_id" not in leads:
+            return
+        has = leads["account_id"].notna().to_numpy(bool)
+        if not has.any():
+            return
+        keys = pd.Series(leads["account_id"].astype("string").to_numpy()[has])
+        feats = shown[has].reset_index(drop=True).assign(lead_id=out["lead_id"].to_numpy()[has])
+        probs = out.loc[has, [c for c in out.columns if c.startswith("p_")]]
+        probs = probs.reset_index(drop=True)
+        roles = leads.reindex(columns=list(self.roles))[has].reset_index(drop=True)
+        spec, headline = self.model.spec, self.model.headline_target
+        self.parts.append(partial_aggregates(keys, feats, probs, roles, spec, headline))
+        self.lead_ids.append(pa.array(out["lead_id"].to_numpy()[has], pa.string()))
+        self.account_ids.append(pa.array(keys.to_numpy(), pa.string()))
+        if len(self.parts) >= COMBINE_EVERY:
+            self.parts = [combine_partials(self.parts)]
+
+    def partials(self) -> pd.DataFrame:
+        return combine_partials(self.parts) if self.parts else pd.DataFrame()
+
+    def account_of(self, lead_ids: pd.Series) -> pd.Series:
+        """The account id of each given lead (missing for leads without one)."""
+        if not self.lead_ids:
+            return pd.Series(pd.NA, index=lead_ids.index, dtype="string")
+        table = pd.Series(
+            pa.chunked_array(self.account_ids).to_pandas().to_numpy(),
+            index=pa.chunked_array(self.lead_ids).to_pandas().to_numpy(),
+        )
+        found = table.reindex(lead_ids.astype("string").to_numpy()).to_numpy()
+        return pd.Series(found, index=lead_ids.index, dtype="string")
+
+
+@dataclass(frozen=True)
+class ScoredAccounts:
+    """One row per account with an open lead, and what the reports say about them."""
+
+    rows: pd.DataFrame
+    basis: str
+    note: str | None  # said in the outputs when the probabilities are a roll-up
+    grade_lines: tuple[str, ...] = ()
+    display: tuple[str, ...] = ()  # the accounts' display columns
+
+
+def _points(value: float) -> str:
+    digits = 1 if abs(value) >= 0.1 else 2
+    sign = "+" if value >= 0 else "\u2212"
+    return f"{sign}{abs(value):.{digits}f} pts"
+
+
+def _humane(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def _count(n: float) -> str:
+    n = round(n)
+    return f"{n} time" + ("" if n == 1 else "s")
+
+
+def reason_text(group: str, row: pd.Series, model: AccountModel) -> str:
+    """The plain words for one reason group of one account."""
+    spec = model.spec
+    if group.startswith(ACCOUNT_GROUP + ACTIVITY_GROUP_PREFIX):
+        kind = group[len(ACCOUNT_GROUP + ACTIVITY_GROUP_PREFIX) :]
+        column = spec.lead_spec.activity_feature(kind, None)
+        total, top = row.get(SUM + column, np.nan), row.get(MAX + column, np.nan)
+        label = _humane(kind) if kind != ALL_TYPES else "Activity"
+        if not np.isfinite(total) or total == 0:
+            return f"{label}: none by its open leads"
+        return f"{label}: {_count(total)} by its open leads (most by one person: {int(top)})"
+    if group.startswith(ACCOUNT_GROUP + "roles:"):
+        col = group.split(":", 2)[2]
+        values = dict(spec.roles).get(col, ())
+        have = [v for v in values if row.get(role_feature(col, v), 0) > 0]
+        return f"{_humane(col)} engaged: {', '.join(have)}" if have else f"No {col} known engaged"
+    if group == ACCOUNT_GROUP + "best_lead":
+        first = [c for c, _ in spec.roles]
+        order = first + [c for c in spec.lead_spec.categorical if c not in first]
+        parts = [str(row[BEST + c]) for c in order if BEST + c in row.index]
+        parts = [p for p in parts[:3] if p not in ("<NA>", "nan", "None")]
+        return "Best lead: " + (", ".join(parts) if parts else "its most likely lead")
+    if group == ACCOUNT_GROUP + "leads":
+        n = int(row.get(N_OPEN, 0))
+        text = f"{n} open lead" + ("" if n == 1 else "s")
+        last = row.get(LAST_ACTIVITY, np.nan)
+        if np.isfinite(last):
+            days = int(last)
+            return f"{text}, last activity {days} day{'' if days == 1 else 's'} ago"
+        return f"{text}, no activity yet"
+    value = row.get(group)
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or pd.isna(value):
+        return f"{_humane(group)} unknown"
+    if isinstance(value, float):
+        value = f"{value:,.0f}"
+    return f"{_humane(group)} is {value}"
+
+
+def account_reasons(
+    contrib_pp: pd.DataFrame, rows: pd.DataFrame, model: AccountModel, n: int
+) -> pd.DataFrame:
+    """`reason_pos_k`, `reason_neg_k` with `_code` and `_points`: the strongest groups for and
+    against each account, in words."""
+    out: dict[str, list] = {}
+    values = contrib_pp.to_numpy(float)
+    groups = np.asarray(contrib_pp.columns, dtype=object)
+    for side, sign in (("pos", 1.0), ("neg", -1.0)):
+        order = np.argsort(-sign * values, axis=1, kind="stable")[:, :n]
+        for k in range(n):
+            texts, codes, points = [], [], []
+            for i in range(len(values)):
+                j = order[i, k]
+                v = values[i, j]
+                if sign * v <= 0.005:
+                    texts.append(None), codes.append(None), points.append(np.nan)
+                    continue
+                text = reason_text(groups[j], rows.iloc[i], model)
+                texts.append(f"{text} ({_points(v)})")
+                codes.append(groups[j])
+                points.append(round(float(v), 2))
+            out[f"reason_{side}_{k + 1}"] = texts
+            out[f"reason_{side}_{k + 1}_code"] = codes
+            out[f"reason_{side}_{k + 1}_points"] = points
+    frame = pd.DataFrame(out, index=rows.index)
+    for col in frame.columns:
+        if not col.endswith("_points"):
+            frame[col] = frame[col].astype("string")
+    return frame
+
+
+def coverage(partials: pd.DataFrame, model: AccountModel) -> tuple[list[str], list[str]]:
+    """Per account: the role values engaged ("job_level: VP, Manager; ...") and the typical
+    ones (present in many converting accounts) it lacks."""
+    engaged, missing = [], []
+    for _, row in partials.iterrows():
+        have, lack = [], []
+        for col, values in model.spec.roles:
+            present = [v for v in values if row.get(role_feature(col, v), 0) > 0]
+            gaps = [v for v in model.typical_roles.get(col, ()) if v not in present]
+            if present:
+                have.append(f"{col}: {', '.join(present)}")
+            if gaps:
+                lack.append(f"{col}: {', '.join(gaps)}")
+        engaged.append("; ".join(have))
+        missing.append("; ".join(lack))
+    return engaged, missing
+
+
+def score_accounts(
+    tally: AccountTally,
+    lead_grades: GradeScheme | None,
+    lead_quantiles: tuple[float, ...],
+    top_reasons: int,
+) -> ScoredAccounts | None:
+    """One row per account with an open lead; None when no open lead has an account."""
+    model = tally.model
+    partials = tally.partials()
+    if partials.empty:
+        return None
+    attrs = None if model.attributes is None else model.attributes.reindex(partials.index)
+    features = account_features(partials, attrs, model.spec)
+    rows = pd.DataFrame({"account_id": pd.array(partials.index.astype(str), dtype="string")})
+    for col in model.display:
+        values = attrs[col].to_numpy() if attrs is not None else None
+        rows[col] = pd.array(values, dtype="string")
+    targets = sorted({c.removeprefix("rollup_max__") for c in partials if "rollup_max__" in c})
+    headline = model.headline_target
+    note = None
+    if model.basis == BASIS_MODEL:
+        for target, m in sorted(model.targets.items()):
+            rows[f"p_{target}"] = m.predict_proba(features[model.spec.columns])
+        grades, quantiles = model.grades, model.score_quantiles
+    else:
+        for target in targets:
+            noisy_or, top = rollups(partials, target)
+            rows[f"p_{target}"] = noisy_or if model.rollup == "noisy_or" else top
+        grades, quantiles = lead_grades, lead_quantiles
+        how = "1 - prod(1 - p)" if model.rollup == "noisy_or" else "the highest p"
+        note = ROLLUP_NOTE.format(how=how, why=model.refusal)
+    p_head = rows[f"p_{headline}"].to_numpy(float)
+    if quantiles:
+        rows["score"] = probability_to_score(p_head, quantiles)
+    else:
+        rows["score"] = np.clip(np.round(p_head * 100), 0, 100).astype(np.int64)
+    rows["grade"] = grades.grade(p_head) if grades is not None else "D"
+    rows["basis"] = model.basis
+    rows["n_open_leads"] = partials[N_OPEN].to_numpy(np.int64)
+    rows["top_lead_id"] = pd.array(partials[BEST + "lead_id"].to_numpy(), dtype="string")
+    engaged, missing = coverage(partials, model)
+    rows["roles_engaged"] = pd.array(engaged, dtype="string")
+    rows["roles_missing"] = pd.array(missing, dtype="string")
+    if model.basis == BASIS_MODEL:
+        expl = explain(model.targets[headline], features, model.spec)
+        shown = pd.concat(
+            [
+                features.reset_index(drop=True),
+                partials.reset_index(drop=True)[
+                    [c for c in partials.columns if c not in features.columns]
+                ],
+            ],
+            axis=1,
+        )
+        contrib = expl.contrib_pp.reset_index(drop=True)
+        reasons = account_reasons(contrib, shown, model, top_reasons)
+        rows = pd.concat([rows, reasons.reset_index(drop=True)], axis=1)
+    rows = rows.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    lines = () if grades is None else tuple(grades.sentence(g) for g in "ABCD")
+    return ScoredAccounts(rows.reset_index(drop=True), model.basis, note, lines, model.display)
+
+
+def write_accounts(scored: ScoredAccounts, out_dir: Path, stamp: dict) -> dict[str, Path]:
+    """accounts.parquet and accounts.csv (formula guard on text, ASCII signs), atomically;
+    `stamp` adds columns such as the model and the as-of date."""
+    rows = scored.rows.assign(**stamp)
+    machine = rows.copy()
+    for col in machine.columns:
+        if pd.api.types.is_string_dtype(machine[col]) and col.startswith("reason_"):
+            machine[col] = machine[col].str.replace("\u2212", "-", regex=False)
+    paths = {"accounts_parquet": out_dir / ACCOUNTS_PARQUET, "accounts_csv": out_dir / ACCOUNTS_CSV}
+    with atomic_path(paths["accounts_parquet"]) as tmp:
+        machine.to_parquet(tmp, index=False)
+    safe = machine.copy()
+    for col in safe.columns:
+        if pd.api.types.is_string_dtype(safe[col]) and col not in ("grade", "basis"):
+            safe[col] = safe_text(safe[col])
+    with atomic_path(paths["accounts_csv"]) as tmp:
+        safe.to_csv(tmp, index=False)
+    return paths
+
+
+def account_hooks(settings: Settings, bundle: LeadScoreModel):
+    """(the account tally, the chunk preparation joining account attributes onto leads), each
+    None when the model has no account part / joins nothing."""
+    if bundle.accounts is None:
+        return None, None
+    table, _ = read_accounts(settings)  # the contract checked it at training
+    joined = tuple(
+        c for c in getattr(table, "attributes", ()) if f"account__{c}" in bundle.spec.columns
+    )
+    prepare = None
+    if table is not None and joined:
+        table = replace(table, joined=joined)
+        prepare = lambda part: join_account_attributes(part, table)  # noqa: E731
+    return AccountTally(bundle.accounts, tuple(settings.accounts.roles)), prepare
+
+
+def finish_accounts(
+    tally: AccountTally, bundle: LeadScoreModel, settings: Settings
+) -> ScoredAccounts | None:
+    """The accounts scored from the tally; logs how many and on which basis."""
+    accounts = score_accounts(
+        tally, bundle.grades, bundle.reference.score_quantiles, settings.score.top_reasons
+    )
+    if accounts is None:
+        log.info("no open lead has an account: no accounts scored")
+        return None
+    counts = accounts.rows["grade"].value_counts().to_dict()
+    log.info(
+        f"{len(accounts.rows):,} accounts with open leads scored ({accounts.basis}): "
+        + ", ".join(f"{g} {counts.get(g, 0):,}" for g in "ABCD")
+    )
+    if accounts.note:
+        log.warning(accounts.note)
+    return accounts
+
+
+def with_account_grades(
+    top: pd.DataFrame, tally: AccountTally, accounts: ScoredAccounts
+) -> pd.DataFrame:
+    """The report rows with their account's id and grade (`account_id`, `account_grade`)."""
+    account = tally.account_of(top["lead_id"])
+    grade = accounts.rows.set_index("account_id")["grade"]
+    return top.assign(
+        account_id=account.to_numpy(),
+        account_grade=pd.array(grade.reindex(account.to_numpy()).to_numpy(), dtype="string"),
+    )
