@@ -127,92 +127,117 @@ def _count(n: float) -> str:
     return f"{n} time" + ("" if n == 1 else "s")
 
 
-def reason_text(group: str, row: pd.Series, model: AccountModel) -> str:
-    """The plain words for one reason group of one account."""
+def _texts(group: str, frame: pd.DataFrame, model: AccountModel) -> list[str]:
+    """The plain words for one reason group, for every account (row) of `frame`."""
     spec = model.spec
+    n = len(frame)
     if group.startswith(ACCOUNT_GROUP + ACTIVITY_GROUP_PREFIX):
         kind = group[len(ACCOUNT_GROUP + ACTIVITY_GROUP_PREFIX) :]
         column = spec.lead_spec.activity_feature(kind, None)
-        total, top = row.get(SUM + column, np.nan), row.get(MAX + column, np.nan)
+        total = frame.get(SUM + column, pd.Series(np.nan, index=frame.index)).to_numpy(float)
+        top = frame.get(MAX + column, pd.Series(np.nan, index=frame.index)).to_numpy(float)
         label = _humane(kind) if kind != ALL_TYPES else "Activity"
-        if not np.isfinite(total) or total == 0:
-            return f"{label}: none by its open leads"
-        return f"{label}: {_count(total)} by its open leads (most by one person: {int(top)})"
+        return [
+            f"{label}: {_count(t)} by its open leads (most by one person: {int(m)})"
+            if np.isfinite(t) and t > 0
+            else f"{label}: none by its open leads"
+            for t, m in zip(total, top, strict=True)
+        ]
     if group.startswith(ACCOUNT_GROUP + "roles:"):
         col = group.split(":", 2)[2]
-        values = dict(spec.roles).get(col, ())
-        have = [v for v in values if row.get(role_feature(col, v), 0) > 0]
-        return f"{_humane(col)} engaged: {', '.join(have)}" if have else f"No {col} known engaged"
+        engaged = _engaged(frame, col, dict(spec.roles).get(col, ()))
+        return [f"{_humane(col)} engaged: {e}" if e else f"No {col} known engaged" for e in engaged]
     if group == ACCOUNT_GROUP + "best_lead":
         first = [c for c, _ in spec.roles]
         order = first + [c for c in spec.lead_spec.categorical if c not in first]
-        parts = [str(row[BEST + c]) for c in order if BEST + c in row.index]
-        parts = [p for p in parts[:3] if p not in ("<NA>", "nan", "None")]
-        return "Best lead: " + (", ".join(parts) if parts else "its most likely lead")
+        cols = [BEST + c for c in order if BEST + c in frame][:3]
+        values = [frame[c].astype("string").to_numpy(object, na_value=None) for c in cols]
+        out = []
+        for parts in zip(*values, strict=True) if values else [()] * n:
+            known = [str(p) for p in parts if p is not None]
+            out.append("Best lead: " + (", ".join(known) if known else "its most likely lead"))
+        return out
     if group == ACCOUNT_GROUP + "leads":
-        n = int(row.get(N_OPEN, 0))
-        text = f"{n} open lead" + ("" if n == 1 else "s")
-        last = row.get(LAST_ACTIVITY, np.nan)
-        if np.isfinite(last):
-            days = int(last)
-            return f"{text}, last activity {days} day{'' if days == 1 else 's'} ago"
-        return f"{text}, no activity yet"
-    value = row.get(group)
-    if value is None or (isinstance(value, float) and not np.isfinite(value)) or pd.isna(value):
-        return f"{_humane(group)} unknown"
-    if isinstance(value, float):
-        value = f"{value:,.0f}"
-    return f"{_humane(group)} is {value}"
+        leads = frame[N_OPEN].to_numpy(float)
+        last = frame.get(LAST_ACTIVITY, pd.Series(np.nan, index=frame.index)).to_numpy(float)
+        out = []
+        for k, d in zip(leads, last, strict=True):
+            text = f"{int(k)} open lead" + ("" if int(k) == 1 else "s")
+            if np.isfinite(d):
+                out.append(f"{text}, last activity {int(d)} day{'' if int(d) == 1 else 's'} ago")
+            else:
+                out.append(f"{text}, no activity yet")
+        return out
+    values = frame[group] if group in frame else pd.Series(pd.NA, index=frame.index)
+    numeric = pd.api.types.is_numeric_dtype(values)
+    out = []
+    for v in values.to_numpy(object, na_value=None):
+        if v is None or (numeric and not np.isfinite(float(v))):
+            out.append(f"{_humane(group)} unknown")
+        else:
+            out.append(f"{_humane(group)} is {f'{float(v):,.0f}' if numeric else v}")
+    return out
+
+
+def _role_matrix(frame: pd.DataFrame, col: str, values: tuple[str, ...]) -> np.ndarray:
+    """(accounts, values) booleans: which role values are among each account's open leads."""
+    if not values:
+        return np.zeros((len(frame), 0), bool)
+    zero = pd.Series(0.0, index=frame.index)
+    cols = [frame.get(role_feature(col, v), zero).to_numpy(float) > 0 for v in values]
+    return np.column_stack(cols)
+
+
+def _engaged(frame: pd.DataFrame, col: str, values: tuple[str, ...]) -> list[str]:
+    """Per account, the role values among its open leads ("VP, Manager"; "" for none)."""
+    names = np.asarray(values, dtype=object)
+    return [", ".join(names[row]) for row in _role_matrix(frame, col, values)]
 
 
 def account_reasons(
     contrib_pp: pd.DataFrame, rows: pd.DataFrame, model: AccountModel, n: int
 ) -> pd.DataFrame:
     """`reason_pos_k`, `reason_neg_k` with `_code` and `_points`: the strongest groups for and
-    against each account, in words."""
-    out: dict[str, list] = {}
+    against each account, in words (worded one group at a time, for all its accounts)."""
+    out: dict[str, object] = {}
     values = contrib_pp.to_numpy(float)
     groups = np.asarray(contrib_pp.columns, dtype=object)
+    every = np.arange(len(values))
     for side, sign in (("pos", 1.0), ("neg", -1.0)):
         order = np.argsort(-sign * values, axis=1, kind="stable")[:, :n]
-        for k in range(n):
-            texts, codes, points = [], [], []
-            for i in range(len(values)):
-                j = order[i, k]
-                v = values[i, j]
-                if sign * v <= 0.005:
-                    texts.append(None), codes.append(None), points.append(np.nan)
-                    continue
-                text = reason_text(groups[j], rows.iloc[i], model)
-                texts.append(f"{text} ({_points(v)})")
-                codes.append(groups[j])
-                points.append(round(float(v), 2))
-            out[f"reason_{side}_{k + 1}"] = texts
-            out[f"reason_{side}_{k + 1}_code"] = codes
-            out[f"reason_{side}_{k + 1}_points"] = points
-    frame = pd.DataFrame(out, index=rows.index)
-    for col in frame.columns:
-        if not col.endswith("_points"):
-            frame[col] = frame[col].astype("string")
-    return frame
+        for k in range(min(n, values.shape[1])):
+            j = order[:, k]
+            v = values[every, j]
+            ok = sign * v > 0.005
+            texts = np.full(len(values), None, dtype=object)
+            for g in np.unique(j[ok]):
+                mine = ok & (j == g)
+                words = _texts(groups[g], rows[mine], model)
+                texts[mine] = [f"{w} ({_points(p)})" for w, p in zip(words, v[mine], strict=True)]
+            out[f"reason_{side}_{k + 1}"] = pd.array(texts, dtype="string")
+            out[f"reason_{side}_{k + 1}_code"] = pd.array(
+                np.where(ok, groups[j], None), dtype="string"
+            )
+            out[f"reason_{side}_{k + 1}_points"] = np.where(ok, np.round(v, 2), np.nan)
+    return pd.DataFrame(out, index=rows.index)
 
 
 def coverage(partials: pd.DataFrame, model: AccountModel) -> tuple[list[str], list[str]]:
     """Per account: the role values engaged ("job_level: VP, Manager; ...") and the typical
     ones (present in many converting accounts) it lacks."""
-    engaged, missing = [], []
-    for _, row in partials.iterrows():
-        have, lack = [], []
-        for col, values in model.spec.roles:
-            present = [v for v in values if row.get(role_feature(col, v), 0) > 0]
-            gaps = [v for v in model.typical_roles.get(col, ()) if v not in present]
-            if present:
-                have.append(f"{col}: {', '.join(present)}")
-            if gaps:
-                lack.append(f"{col}: {', '.join(gaps)}")
-        engaged.append("; ".join(have))
-        missing.append("; ".join(lack))
-    return engaged, missing
+    engaged: list[list[str]] = [[] for _ in range(len(partials))]
+    missing: list[list[str]] = [[] for _ in range(len(partials))]
+    for col, values in model.spec.roles:
+        have = _role_matrix(partials, col, values)
+        names = np.asarray(values, dtype=object)
+        typical = np.isin(names, model.typical_roles.get(col, ()))
+        for i, row in enumerate(have):
+            if row.any():
+                engaged[i].append(f"{col}: {', '.join(names[row])}")
+            gaps = typical & ~row
+            if gaps.any():
+                missing[i].append(f"{col}: {', '.join(names[gaps])}")
+    return ["; ".join(e) for e in engaged], ["; ".join(m) for m in missing]
 
 
 def score_accounts(
