@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
+from leadscore.accounts.score import account_hooks
 from leadscore.config import settings_from_dict
 from leadscore.data.contract import check_data, load_lead_data
+from leadscore.data.snapshots import feature_spec_for
 from leadscore.errors import ConfigError, ContractError
+from leadscore.scoring.stream import scoring_settings
 
 LEADS = """lead_id,account_id,created_at,industry,meeting_at,won_at
 L1,A1,2025-01-01,software,2025-01-20,
@@ -100,3 +105,19 @@ def test_bad_number_and_missing_column_in_the_accounts_file(tmp_path):
 def test_accounts_need_the_leads_account_id_column(tmp_path):
     with pytest.raises(ConfigError, match="account_id"):
         settings_from_dict({"data": {"leads": "x.csv", "accounts": "a.csv"}})
+
+
+def test_scoring_reads_leads_without_the_joined_columns_and_joins_them_per_chunk(tmp_path):
+    settings = settings_for(tmp_path)
+    data = load_lead_data(settings)
+    spec = feature_spec_for(data, settings)
+    assert "account__tier" in spec.categorical
+    reading = scoring_settings(settings, spec)  # the leads file has no account__ columns
+    assert not [c for c in reading.columns.categorical if c.startswith("account__")]
+    bundle = SimpleNamespace(accounts=SimpleNamespace(), spec=spec)
+    tally, prepare = account_hooks(settings, bundle)
+    part = pd.DataFrame({"lead_id": ["L3", "L4"], "account_id": pd.array(["A2", None], "string")})
+    joined = prepare(part)
+    assert list(joined["account__tier"].fillna("-")) == ["silver", "-"]
+    assert joined["account__employees"].isna().all()  # A2 has no employee count
+    assert tally is not None
