@@ -263,18 +263,20 @@ def partial_aggregates(
     `keys`. `best__lead_id` is kept when `features` has a `lead_id` column.
     """
     key = pd.Series(keys.to_numpy(), name="key")
-    cols: dict[str, np.ndarray] = {N_OPEN: np.ones(len(key))}
+    # float32 (exact for counts; the scorer keeps these per account), roll-ups in float64
+    f32 = np.float32
+    cols: dict[str, np.ndarray] = {N_OPEN: np.ones(len(key), f32)}
     if spec.lead_spec is not None and spec.lead_spec.has_time:
-        age = features[AGE_FEATURE].to_numpy(float)
+        age = features[AGE_FEATURE].to_numpy(f32)
         cols[OLDEST], cols[NEWEST] = age, age
     if spec.lead_spec is not None and spec.lead_spec.has_activities:
-        cols[LAST_ACTIVITY] = features[RECENCY_FEATURE].to_numpy(float)
+        cols[LAST_ACTIVITY] = features[RECENCY_FEATURE].to_numpy(f32)
     for col, values in spec.roles:
         have = roles[col].astype("string").to_numpy(object, na_value=None)
         for v in values:
-            cols[role_feature(col, v)] = (have == v).astype(float)
+            cols[role_feature(col, v)] = (have == v).astype(f32)
     for c in spec.activity_counts:
-        cols[SUM + c] = cols[MAX + c] = features[c].to_numpy(float)
+        cols[SUM + c] = cols[MAX + c] = features[c].to_numpy(f32)
     for name in probabilities.columns:
         p = np.clip(probabilities[name].to_numpy(float), 0.0, 1.0 - 1e-12)
         target = name.removeprefix("p_")
