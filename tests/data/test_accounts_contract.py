@@ -87,9 +87,8 @@ def test_unknown_account_lead_is_dropped_when_the_config_says_so(tmp_path):
 
 def test_bad_number_and_missing_column_in_the_accounts_file(tmp_path):
     bad = ACCOUNTS.replace("A2,Beta,retail,,silver", "A2,Beta,retail,many,silver")
-    settings = settings_for(tmp_path, accounts=bad, account_columns={
-        "account_id": "account_id", "numeric": ["employees"], "categorical": ["tier"],
-    })  # fmt: skip
+    columns = {"account_id": "account_id", "numeric": ["employees"], "categorical": ["tier"]}
+    settings = settings_for(tmp_path, accounts=bad, account_columns=columns)
     (problem,) = check_data(settings)
     assert (problem.message, problem.column, problem.row, problem.value) == (
         "unparseable number",

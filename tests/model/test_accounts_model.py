@@ -16,9 +16,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(settings_in, tmp_path_factory):
     settings = settings_in(
-        tmp_path_factory.mktemp("store"), train={"families": ["lightgbm"]},
+        tmp_path_factory.mktemp("store"),
+        train={"families": ["lightgbm"]},
         accounts={"min_accounts": 100, "min_positives": 20},
-    )  # fmt: skip
+    )
     data = load_lead_data(settings)
     examples = build_examples(data, settings)
     results = train_targets(examples, settings)

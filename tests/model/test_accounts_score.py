@@ -4,6 +4,8 @@ fallback said in the outputs."""
 
 from __future__ import annotations
 
+import json
+
 import openpyxl
 import pandas as pd
 import pytest
@@ -95,3 +97,7 @@ def test_too_few_accounts_scores_the_rollup_and_says_so(scored, tmp_path):
     first = next(wb["Accounts"].iter_rows(max_row=1, values_only=True))[0]
     assert first.startswith("Note: account probabilities are the roll-up")
     assert "roll-up of their open leads" in (tmp_path / "report.html").read_text()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert (
+        manifest["accounts"]["basis"] == "rollup" and "min_accounts" in manifest["accounts"]["note"]
+    )

@@ -85,8 +85,10 @@ def read_accounts(settings: Settings) -> tuple[AccountTable | None, list[Problem
     if missing:
         return None, missing
     ids = nonblank_text(raw[ac.account_id])
-    problems = _row_problems(ids.isna().to_numpy(), raw[ac.account_id], file, ac.account_id,
-                             "missing account id")  # fmt: skip
+    missing_id = ids.isna().to_numpy()
+    problems = _row_problems(
+        missing_id, raw[ac.account_id], file, ac.account_id, "missing account id"
+    )
     dup = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
     problems += _row_problems(dup, ids, file, ac.account_id, "duplicate account id")
     frame = pd.DataFrame({"account_id": ids})

@@ -203,6 +203,12 @@ def run_scoring(
     manifest = _manifest(
         settings, inputs, ref, as_of, result, spilled.n_events, spilled.events is not None
     )
+    if accounts is not None:  # account scoring: how many, on which basis, and why a roll-up
+        manifest["accounts"] = {
+            "scored": len(accounts.rows),
+            "basis": accounts.basis,
+            "note": accounts.note,
+        }
     written = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     result = replace(result, paths={**paths, "manifest": written})
     keep_in_history(out_dir, as_of, settings)
