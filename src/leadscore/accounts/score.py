@@ -27,6 +27,7 @@ from leadscore.accounts.snapshots import (
     LAST_ACTIVITY,
     MAX,
     N_OPEN,
+    ROLLUP_MAX,
     SUM,
     account_features,
     combine_partials,
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 ACCOUNTS_PARQUET = "accounts.parquet"
 ACCOUNTS_CSV = "accounts.csv"
+# accounts predicted and explained at a time: the account model's design (splines, one-hot,
+# TreeSHAP) is wider than the leads', so fewer rows keep the scorer's memory flat
+ACCOUNT_CHUNK_ROWS = 25_000
 COMBINE_EVERY = 8  # chunks' partial aggregates merged every this many chunks (bounded memory)
 ROLLUP_NOTE = (
     "account probabilities are the roll-up of their open leads' probabilities ({how}), not an "
@@ -240,37 +244,30 @@ def coverage(partials: pd.DataFrame, model: AccountModel) -> tuple[list[str], li
     return ["; ".join(e) for e in engaged], ["; ".join(m) for m in missing]
 
 
-def score_accounts(
-    tally: AccountTally,
-    lead_grades: GradeScheme | None,
-    lead_quantiles: tuple[float, ...],
+def _score_rows(
+    partials: pd.DataFrame,
+    model: AccountModel,
+    grades: GradeScheme | None,
+    quantiles: tuple[float, ...],
     top_reasons: int,
-) -> ScoredAccounts | None:
-    """One row per account with an open lead; None when no open lead has an account."""
-    model = tally.model
-    partials = tally.partials()
-    if partials.empty:
-        return None
+) -> pd.DataFrame:
+    """The accounts rows of one slice of the combined aggregates (see `score_accounts`)."""
     attrs = None if model.attributes is None else model.attributes.reindex(partials.index)
-    features = account_features(partials, attrs, model.spec)
     rows = pd.DataFrame({"account_id": pd.array(partials.index.astype(str), dtype="string")})
     for col in model.display:
         values = attrs[col].to_numpy() if attrs is not None else None
         rows[col] = pd.array(values, dtype="string")
-    targets = sorted({c.removeprefix("rollup_max__") for c in partials if "rollup_max__" in c})
     headline = model.headline_target
-    note = None
+    features = None
     if model.basis == BASIS_MODEL:
+        features = account_features(partials, attrs, model.spec)
         for target, m in sorted(model.targets.items()):
             rows[f"p_{target}"] = m.predict_proba(features[model.spec.columns])
-        grades, quantiles = model.grades, model.score_quantiles
     else:
+        targets = sorted(c.removeprefix(ROLLUP_MAX) for c in partials if c.startswith(ROLLUP_MAX))
         for target in targets:
             noisy_or, top = rollups(partials, target)
             rows[f"p_{target}"] = noisy_or if model.rollup == "noisy_or" else top
-        grades, quantiles = lead_grades, lead_quantiles
-        how = "1 - prod(1 - p)" if model.rollup == "noisy_or" else "the highest p"
-        note = ROLLUP_NOTE.format(how=how, why=model.refusal)
     p_head = rows[f"p_{headline}"].to_numpy(float)
     if quantiles:
         rows["score"] = probability_to_score(p_head, quantiles)
@@ -283,20 +280,45 @@ def score_accounts(
     engaged, missing = coverage(partials, model)
     rows["roles_engaged"] = pd.array(engaged, dtype="string")
     rows["roles_missing"] = pd.array(missing, dtype="string")
-    if model.basis == BASIS_MODEL:
+    if features is not None:
         expl = explain(model.targets[headline], features, model.spec)
+        extra = [c for c in partials.columns if c not in features.columns]
         shown = pd.concat(
-            [
-                features.reset_index(drop=True),
-                partials.reset_index(drop=True)[
-                    [c for c in partials.columns if c not in features.columns]
-                ],
-            ],
-            axis=1,
+            [features.reset_index(drop=True), partials[extra].reset_index(drop=True)], axis=1
         )
         contrib = expl.contrib_pp.reset_index(drop=True)
         reasons = account_reasons(contrib, shown, model, top_reasons)
         rows = pd.concat([rows, reasons.reset_index(drop=True)], axis=1)
+    return rows
+
+
+def score_accounts(
+    tally: AccountTally,
+    lead_grades: GradeScheme | None,
+    lead_quantiles: tuple[float, ...],
+    top_reasons: int,
+    chunk_rows: int = ACCOUNT_CHUNK_ROWS,
+) -> ScoredAccounts | None:
+    """One row per account with an open lead, highest score first; None when no open lead has
+    an account. Accounts are predicted and explained `chunk_rows` at a time (bounded memory)."""
+    model = tally.model
+    partials = tally.partials()
+    if partials.empty:
+        return None
+    note = None
+    if model.basis == BASIS_MODEL:
+        grades, quantiles = model.grades, model.score_quantiles
+    else:
+        grades, quantiles = lead_grades, lead_quantiles
+        how = "1 - prod(1 - p)" if model.rollup == "noisy_or" else "the highest p"
+        note = ROLLUP_NOTE.format(how=how, why=model.refusal)
+    parts = [
+        _score_rows(
+            partials.iloc[start : start + chunk_rows], model, grades, quantiles, top_reasons
+        )
+        for start in range(0, len(partials), chunk_rows)
+    ]
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     rows = rows.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
     lines = () if grades is None else tuple(grades.sentence(g) for g in "ABCD")
     return ScoredAccounts(rows.reset_index(drop=True), model.basis, note, lines, model.display)
@@ -343,7 +365,11 @@ def finish_accounts(
 ) -> ScoredAccounts | None:
     """The accounts scored from the tally; logs how many and on which basis."""
     accounts = score_accounts(
-        tally, bundle.grades, bundle.reference.score_quantiles, settings.score.top_reasons
+        tally,
+        bundle.grades,
+        bundle.reference.score_quantiles,
+        settings.score.top_reasons,
+        chunk_rows=min(settings.score.chunk_size, ACCOUNT_CHUNK_ROWS),
     )
     if accounts is None:
         log.info("no open lead has an account: no accounts scored")

@@ -338,7 +338,7 @@ def account_features(
         if col in spec.categorical:
             cols[col] = pd.array(values, dtype="string")
         else:
-            cols[col] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float64")
+            cols[col] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float32")
     return pd.DataFrame(cols, index=partials.index)[spec.columns]
 
 
