@@ -63,9 +63,13 @@ ROLLUP_NOTE = (
 class AccountTally:
     """Running per-account aggregates of the scored open leads (see the module docstring)."""
 
-    def __init__(self, model: AccountModel, roles: tuple[str, ...]):
+    def __init__(
+        self, model: AccountModel, roles: tuple[str, ...], attributes: pd.DataFrame | None = None
+    ):
         self.model = model
         self.roles = roles
+        # the accounts file as it is now (by account id), else as it was at training
+        self.attributes = model.attributes if attributes is None else attributes
         self.parts: list[pd.DataFrame] = []
         self.lead_ids: list[pa.Array] = []
         self.account_ids: list[pa.Array] = []
@@ -246,17 +250,18 @@ def coverage(partials: pd.DataFrame, model: AccountModel) -> tuple[list[str], li
 
 def _score_rows(
     partials: pd.DataFrame,
+    attributes: pd.DataFrame | None,
     model: AccountModel,
     grades: GradeScheme | None,
     quantiles: tuple[float, ...],
     top_reasons: int,
 ) -> pd.DataFrame:
     """The accounts rows of one slice of the combined aggregates (see `score_accounts`)."""
-    attrs = None if model.attributes is None else model.attributes.reindex(partials.index)
+    attrs = None if attributes is None else attributes.reindex(partials.index)
     rows = pd.DataFrame({"account_id": pd.array(partials.index.astype(str), dtype="string")})
     for col in model.display:
-        values = attrs[col].to_numpy() if attrs is not None else None
-        rows[col] = pd.array(values, dtype="string")
+        known = attrs is not None and col in attrs
+        rows[col] = pd.array(attrs[col].to_numpy() if known else [None] * len(rows), "string")
     headline = model.headline_target
     features = None
     if model.basis == BASIS_MODEL:
@@ -314,7 +319,12 @@ def score_accounts(
         note = ROLLUP_NOTE.format(how=how, why=model.refusal)
     parts = [
         _score_rows(
-            partials.iloc[start : start + chunk_rows], model, grades, quantiles, top_reasons
+            partials.iloc[start : start + chunk_rows],
+            tally.attributes,
+            model,
+            grades,
+            quantiles,
+            top_reasons,
         )
         for start in range(0, len(partials), chunk_rows)
     ]
@@ -357,7 +367,8 @@ def account_hooks(settings: Settings, bundle: LeadScoreModel):
     if table is not None and joined:
         table = replace(table, joined=joined)
         prepare = lambda part: join_account_attributes(part, table)  # noqa: E731
-    return AccountTally(bundle.accounts, tuple(settings.accounts.roles)), prepare
+    current = None if table is None else table.frame.set_index("account_id")
+    return AccountTally(bundle.accounts, tuple(settings.accounts.roles), current), prepare
 
 
 def finish_accounts(

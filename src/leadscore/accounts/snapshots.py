@@ -330,7 +330,8 @@ def account_features(
     cols: dict[str, object] = {}
     for col in spec.columns:
         if col in spec.attributes:
-            values = attributes[col].to_numpy() if attributes is not None else np.full(n, None)
+            known = attributes is not None and col in attributes
+            values = attributes[col].to_numpy() if known else np.full(n, None)
         elif col in partials:
             values = partials[col].to_numpy()
         else:
