@@ -286,18 +286,22 @@ def partial_aggregates(
     frame.insert(0, "key", key)
     grouped = frame.groupby("key", sort=False)
     out = grouped.agg({c: _how(c) for c in cols})
-    # the best lead: the highest headline probability (ties: the first)
+    # the best lead: the highest headline probability (ties: the first); dtypes kept (text
+    # stays in Arrow buffers, not one Python object per cell)
     best_p = probabilities[f"p_{headline}"].to_numpy(float)
-    order = np.lexsort((-best_p, pd.factorize(key)[0]))
-    first = order[~pd.Series(key.to_numpy()[order]).duplicated().to_numpy()]
-    best = pd.DataFrame(
-        {BEST + c: features[c].to_numpy()[first] for c in spec.best_columns}
-        | {BEST_P: best_p[first]},
-        index=key.to_numpy()[first],
-    )
-    if "lead_id" in features:
-        best[BEST + "lead_id"] = features["lead_id"].to_numpy()[first]
+    first = _first_best(key.to_numpy(), best_p)
+    names = [c for c in spec.best_columns] + (["lead_id"] if "lead_id" in features else [])
+    best = features.iloc[first][names].rename(columns=lambda c: BEST + c)
+    best[BEST_P] = best_p[first]
+    best.index = pd.Index(key.to_numpy()[first])
     return out.join(best)
+
+
+def _first_best(keys: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per key (in order of first appearance), the position of its highest `p` (ties: first)."""
+    codes = pd.factorize(keys)[0]
+    order = np.lexsort((-p, codes))
+    return order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
 
 
 def _how(column: str) -> str:
@@ -316,9 +320,10 @@ def combine_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
     both.index.name = "key"
     plain = [c for c in both.columns if not c.startswith(BEST) and c != BEST_P]
     merged = both[plain].groupby(level=0, sort=False).agg({c: _how(c) for c in plain})
-    ranked = both.reset_index().sort_values(BEST_P, ascending=False, kind="stable")
-    best = ranked.drop_duplicates("key").set_index("key")
-    return merged.join(best[[c for c in both.columns if c not in plain]])
+    best_cols = [c for c in both.columns if c not in plain]
+    first = _first_best(both.index.to_numpy(), both[BEST_P].to_numpy(float))
+    best = both.iloc[first][best_cols]
+    return merged.join(best)
 
 
 def account_features(
