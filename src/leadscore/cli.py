@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from leadscore.accounts.model import train_accounts
 from leadscore.backtest.run import BacktestResult, run_backtest
 from leadscore.config import DEFAULT_CONFIG, load_config
 from leadscore.data.contract import load_lead_data, read_lead_data
@@ -323,6 +324,7 @@ def _train(config: Path, promote: bool, metrics_out: Path | None) -> None:
         promote=promote,
         metrics_out=metrics_out,
         feedback=read_store(settings.data.feedback),
+        account_trainer=train_accounts,
     )
     print_training(result)
 

@@ -70,6 +70,7 @@ class DataPaths(_Strict):
     activities: Path | None = None
     outcomes: Path | None = None
     feedback: Path = Path("data/feedback")
+    accounts: Path | None = None  # optional: one row per account (needs columns.account_id)
 
 
 class Columns(_Strict):
@@ -127,6 +128,36 @@ class ActivityColumns(_Strict):
     occurred_at: str = "occurred_at"
     type: str = "activity_type"
     value: str | None = None
+
+
+class AccountColumns(_Strict):
+    """User column names of the accounts table (`data.accounts`): the id and attribute roles.
+
+    Attributes (categorical, numeric; inferred when both are null) are account features and join
+    onto each of the account's leads as `account__<column>`, unless the leads file has a column
+    of that name (the lead's own value stands). Display columns are shown, never features.
+    """
+
+    account_id: str = "account_id"
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+    display: list[str] = Field(default_factory=list)
+
+
+class AccountModel(_Strict):
+    """Account-based scoring: an account-level model per target (see README, "Accounts")."""
+
+    # fewer training accounts or positive account snapshots than this per target: no account
+    # model, the account's probability is the roll-up of its leads' (`rollup`)
+    min_accounts: int = Field(200, ge=1)
+    min_positives: int = Field(30, ge=1)
+    # lead columns saying the person's role in the buying group (job level, function): counted
+    # per value among an account's open leads, and reported as covered or missing
+    roles: list[str] = Field(default_factory=list)
+    # the fallback and baseline: "noisy_or" 1 - prod(1 - p_lead), or "max" of p_lead
+    rollup: Literal["noisy_or", "max"] = "noisy_or"
+    max_role_values: int = Field(8, gt=0)  # per role column, the most frequent values counted
 
 
 class Labels(_Strict):
@@ -372,6 +403,8 @@ class Settings(_Strict):
     data: DataPaths
     columns: Columns = Field(default_factory=Columns)
     activity_columns: ActivityColumns = Field(default_factory=ActivityColumns)
+    account_columns: AccountColumns = Field(default_factory=AccountColumns)
+    accounts: AccountModel = Field(default_factory=AccountModel)
     labels: Labels = Field(default_factory=Labels)
     snapshots: Snapshots = Field(default_factory=Snapshots)
     features: Features = Field(default_factory=Features)
@@ -394,6 +427,8 @@ class Settings(_Strict):
             )
         if self.data.activities is not None and self.columns.created_at is None:
             raise ValueError("columns.created_at is needed when data.activities is given")
+        if self.data.accounts is not None and self.columns.account_id is None:
+            raise ValueError("columns.account_id is needed when data.accounts is given")
         return self
 
     @property

@@ -111,10 +111,12 @@ def run_demo(workdir: Path, n_leads: int) -> int:
         print(f"--- done in {time.perf_counter() - t0:.1f} s", flush=True)
     print(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs:\n"
-        f"  data:        {SAMPLE_DIR}/ (leads, activities, feedback), {LATER_DIR}/ (a week "
-        "later), data/feedback/ (store)\n"
+        f"  data:        {SAMPLE_DIR}/ (leads, activities, accounts, feedback), {LATER_DIR}/ "
+        "(a week later), data/feedback/ (store)\n"
         f"  scores:      {workdir / 'scores'}/ (scores.parquet, scores.csv, report.xlsx, "
         "report.html, manifest.json)\n"
+        f"  accounts:    {workdir / 'scores'}/accounts.csv and accounts.parquet (one row per "
+        "account with an open lead; sheet 'Accounts' in report.xlsx, a section in report.html)\n"
         f"  metrics:     {workdir / 'metrics.json'}, {workdir / 'metrics-retrain.json'}\n"
         f"  backtest:    {workdir / 'backtest'}/ (backtest.html: the report card, "
         "backtest.json)\n"

@@ -60,7 +60,7 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     a = write_sample(tmp_path / "a", n_leads=3_000, seed=11)
     b = write_sample(tmp_path / "b", n_leads=3_000, seed=11)
     c = write_sample(tmp_path / "c", n_leads=3_000, seed=12)
-    assert set(a) == {"leads", "activities", "feedback"}
+    assert set(a) == {"leads", "activities", "accounts", "feedback"}
     for key in a:
         assert a[key].read_bytes() == b[key].read_bytes()
         assert a[key].read_bytes() != c[key].read_bytes()
@@ -71,6 +71,7 @@ def test_write_sample_returns_the_written_files(written: dict[str, Path]) -> Non
     assert written["activities"].name == "activities.csv"
     assert written["leads"].parent == written["activities"].parent
     assert sorted(p.name for p in written["leads"].parent.iterdir()) == [
+        "accounts.csv",
         "activities.csv",
         "feedback.csv",
         "leads.csv",
@@ -364,7 +365,7 @@ def test_first_export_is_byte_identical_with_or_without_the_later_export_and_tru
 ) -> None:
     plain = write_sample(tmp_path / "plain", n_leads=3_000, seed=11)
     full = write_sample(tmp_path / "full", n_leads=3_000, seed=11, later_days=7, truth=True)
-    assert set(full) == set(plain) | {"truth", "later_leads", "later_activities"}
+    assert set(full) == set(plain) | {"truth", "later_leads", "later_activities", "later_accounts"}
     for key in plain:
         assert plain[key].read_bytes() == full[key].read_bytes(), key
     assert full["later_leads"] == tmp_path / "full" / "later" / "leads.csv"
@@ -513,3 +514,37 @@ def test_truth_matches_the_realised_conversion_rates(truth_sample) -> None:
             se = np.sqrt((p[rows] * (1 - p[rows])).sum()) / rows.sum()
             gap = happened[rows].mean() - p[rows].mean()
             assert abs(gap) < 3 * se + 0.001, (col, name, p[rows].mean(), happened[rows].mean())
+
+
+def test_accounts_file_has_one_row_per_account_with_its_leads_firmographics(written) -> None:
+    leads = pd.read_csv(written["leads"], dtype=str, keep_default_na=False)
+    accounts = pd.read_csv(written["accounts"], dtype=str, keep_default_na=False)
+    assert list(accounts.columns) == [
+        "account_id", "account_name", "industry", "employees", "annual_revenue", "country",
+    ]  # fmt: skip
+    assert accounts["account_id"].is_unique
+    assert set(accounts["account_id"]) == set(leads["account_id"])
+    joined = leads.merge(accounts, on="account_id", suffixes=("", "_acc"))
+    for col in ("industry", "employees", "annual_revenue", "country"):
+        assert (joined[col] == joined[f"{col}_acc"]).all(), col
+    assert (joined["company_name"] == joined["account_name"]).all()
+
+
+def _peer_lift(leads: pd.DataFrame) -> float:
+    """Conversion of leads with a converting peer in their account over those without one."""
+    met = (leads["meeting_at"].notna() | leads["won_at"].notna()).astype(float)
+    frame = leads.assign(met=met)
+    per_account = frame.groupby("account_id")["met"].agg(["sum", "count"])
+    n = frame["account_id"].map(per_account["count"])
+    peers = frame["account_id"].map(per_account["sum"]) - frame["met"]
+    multi = frame[n > 1]
+    return multi.loc[peers[n > 1] > 0, "met"].mean() / multi.loc[peers[n > 1] == 0, "met"].mean()
+
+
+def test_buying_is_partly_account_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead converts more often when another lead of its account does: more so than the
+    shared firmographics alone make it (the same funnel without the account's shared noise)."""
+    shared = _peer_lift(generate_funnel(n_leads=30_000, seed=5).leads)
+    monkeypatch.setattr("leadscore.data.sample.ACCOUNT_INTENT_SHARE", 0.0)
+    firmographics_only = _peer_lift(generate_funnel(n_leads=30_000, seed=5).leads)
+    assert shared > firmographics_only + 0.15

@@ -39,6 +39,9 @@ def test_demo_loop_end_to_end(tmp_path, monkeypatch):
     for name in ("scores.parquet", "scores.csv", "report.xlsx", "report.html", "manifest.json"):
         assert (scores / name).is_file(), name
     assert (scores / "previous_scores.parquet").is_file()  # the rescore saw the first run
+    accounts = pq.read_table(scores / "accounts.parquet").to_pandas()  # account scoring
+    assert len(accounts) > 0 and accounts["account_id"].is_unique
+    assert set(accounts["basis"]) <= {"model", "rollup"}
     # the rescore is a real week later: the same funnel exported on 2026-11-08
     manifest = json.loads((scores / "manifest.json").read_text())
     assert manifest["as_of"] == "2026-11-08"

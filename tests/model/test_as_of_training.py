@@ -61,6 +61,9 @@ def cut_files(full: Path, folder: Path) -> Path:
     acts.to_csv(folder / "activities.csv", index=False)
     feedback = pd.read_csv(full / "feedback.csv", dtype=str, keep_default_na=False)
     feedback[~_later(feedback, "date")].to_csv(folder / "feedback.csv", index=False)
+    accounts = pd.read_csv(full / "accounts.csv", dtype=str, keep_default_na=False)
+    mine = accounts["account_id"].isin(leads["account_id"])
+    accounts[mine].to_csv(folder / "accounts.csv", index=False)
     return folder
 
 

@@ -23,6 +23,14 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
+from leadscore.data.accounts import (
+    AccountTable,
+    join_account_attributes,
+    joinable,
+    joined_features,
+    read_accounts,
+    unknown_account_problems,
+)
 from leadscore.data.io import file_digest, read_table
 from leadscore.data.parse import (
     parse_flags,
@@ -54,6 +62,7 @@ class LeadData:
     sources: dict[str, str] = field(default_factory=dict)
     # the configured export date the data was cut at (`cut_at`); None: read whole
     cut_at: pd.Timestamp | None = None
+    accounts: AccountTable | None = None  # the accounts file (`data.accounts`), when configured
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -413,6 +422,14 @@ def read_lead_data(
         return None, problems
     leads, found = parse_leads(raw, roles, categorical, numeric, settings, file)
     problems += found + duplicate_problems(leads["lead_id"], file, roles["lead_id"])
+    accounts, found = read_accounts(settings)
+    problems += found
+    if accounts is not None and "account_id" in leads:
+        problems += unknown_account_problems(leads, accounts, file, roles["account_id"])
+        accounts = replace(accounts, joined=joinable(accounts, list(raw.columns)))
+        leads = join_account_attributes(leads, accounts)
+        joined_cat, joined_num = joined_features(accounts)
+        categorical, numeric = categorical + list(joined_cat), numeric + list(joined_num)
     if include_outcomes and settings.data.outcomes is not None:
         merged = _merge_outcomes(leads, settings, problems)
         if merged is None:
@@ -424,6 +441,8 @@ def read_lead_data(
         p = getattr(settings.data, name)
         if p is not None and (name != "outcomes" or include_outcomes):
             sources[name] = str(p)
+    if accounts is not None:
+        sources["accounts"] = accounts.source
     data = LeadData(
         leads=leads,
         activities=acts,
@@ -432,6 +451,7 @@ def read_lead_data(
         export_date=_export_date(settings, leads, acts),
         warnings=tuple(notes),
         sources=sources,
+        accounts=accounts,
     )
     return (data if cut is None else cut_at(data, cut)), problems
 
@@ -508,6 +528,7 @@ def _drop_bad_rows(data: LeadData, problems: list[Problem]) -> LeadData:
         warnings=data.warnings + tuple(problems),
         sources=data.sources,
         cut_at=data.cut_at,
+        accounts=data.accounts,
     )
 
 

@@ -9,7 +9,9 @@ gives byte-identical files. The generative story, in order:
    weekdays and in business hours mostly; each gets a job level, a job function and a source.
    The source mix drifts over time.
 3. A latent intent per lead mixes fit (industry, size x seniority, function, source x industry,
-   country, a slow downward drift) with noise that only engagement reveals.
+   country, a slow downward drift) with noise that only engagement reveals; half of that noise's
+   variance is shared by the leads of one account (the buying group's propensity), so several
+   engaged people raise the chance of the account's other leads.
 4. Potential outcomes: a first meeting (probability and speed rise with intent), then won (20-150
    days later) or lost; leads without a meeting may be disqualified early. Outcomes falling after
    the export date are left empty: those leads are still open.
@@ -39,6 +41,7 @@ from leadscore.config import Settings, settings_from_dict
 from leadscore.data.io import write_csv
 from leadscore.data.parse import nonblank_text, utc_naive
 from leadscore.data.sample_model import (
+    ACCOUNT_INTENT_SHARE,
     ACTIVITY_TYPES,
     BASE_EVENTS_MEAN,
     BURST_BASE,
@@ -309,9 +312,11 @@ def _intent(
     country_missing: np.ndarray,
     roles: dict[str, np.ndarray],
     progress: np.ndarray,
+    account_noise: np.ndarray,
 ) -> np.ndarray:
     """Latent intent per lead on a logit-like scale: fit (`intent_fit`) plus noise that only
-    engagement reveals."""
+    engagement reveals, partly its own and partly its account's (`account_noise`, standard
+    normal per lead's account; `ACCOUNT_INTENT_SHARE` of the variance)."""
     fit = intent_fit(
         industry,
         employees,
@@ -323,7 +328,9 @@ def _intent(
         roles["source"],
         progress,
     )
-    return fit + rng.normal(0.0, INTENT_NOISE_SD, len(progress))
+    own = rng.normal(0.0, INTENT_NOISE_SD, len(progress))
+    shared = INTENT_NOISE_SD * account_noise
+    return fit + np.sqrt(1.0 - ACCOUNT_INTENT_SHARE) * own + np.sqrt(ACCOUNT_INTENT_SHARE) * shared
 
 
 def _outcomes(
@@ -506,13 +513,15 @@ def _cohort(
     unlogged_rng: np.random.Generator,
     numbering: tuple[int, int, int, int | None],
     people_rng: np.random.Generator,
+    account_rng: np.random.Generator,
 ) -> _Cohort:
     """Leads created in [start, start + days days) with their accounts, outcomes and events.
 
     `history` (start in seconds, length in days) places creation times on the funnel's drifts;
     `until` ends the events; `numbering` is (first lead number, first account number, lead-id
     width, account-id width or None for the width its own account count needs); `people_rng`
-    draws the contact names and owners, so they leave every other column as it was.
+    draws the contact names and owners, so they leave every other column as it was;
+    `account_rng` the accounts' shared intent noise.
     """
     first_lead, first_account, lead_width, account_width = numbering
     sizes = _account_sizes(rng, n_leads)
@@ -531,7 +540,10 @@ def _cohort(
     country_missing = acc["country_missing"][account_of_lead]
     progress = (created - history[0]) / (history[1] * DAY)
     roles = lead_roles(rng, employees < SMALL_COMPANY, progress)
-    intent = _intent(rng, industry, employees, country, country_missing, roles, progress)
+    account_noise = account_rng.standard_normal(len(sizes))[account_of_lead]
+    intent = _intent(
+        rng, industry, employees, country, country_missing, roles, progress, account_noise
+    )
     potential = _outcomes(rng, created, intent, size_z(employees))
     amounts = _amounts(rng, employees)
     account_width = account_width or max(6, len(str(len(sizes))))
@@ -621,6 +633,18 @@ def _export(cohorts: list[_Cohort], cutoff: int, first_export: int) -> SampleDat
     return SampleData(leads=lead_table, activities=activities, truth=truth_table)
 
 
+ACCOUNT_COLUMNS: tuple[str, ...] = (
+    "account_id", "company_name", "industry", "employees", "annual_revenue", "country",
+)  # fmt: skip
+
+
+def sample_accounts(leads: pd.DataFrame) -> pd.DataFrame:
+    """One row per account of the leads: id, name (`account_name`) and firmographics, in the
+    order the accounts first appear (their leads share these values)."""
+    accounts = leads[list(ACCOUNT_COLUMNS)].drop_duplicates("account_id").reset_index(drop=True)
+    return accounts.rename(columns={"company_name": "account_name"})
+
+
 def _later_lead_count(
     rng: np.random.Generator, created: np.ndarray, export: int, history_days: int, days: int
 ) -> int:
@@ -671,6 +695,7 @@ def generate_exports(
         np.random.default_rng([seed, 7]),
         (1, 1, lead_width, None),
         np.random.default_rng([seed, 11]),
+        np.random.default_rng([seed, 13]),
     )
     first_export = _export([first], export, export)
     if not later_days:
@@ -696,6 +721,7 @@ def generate_exports(
                 np.random.default_rng([seed, 9, 7]),
                 numbering,
                 np.random.default_rng([seed, 9, 11]),
+                np.random.default_rng([seed, 9, 13]),
             )
         )
     return SampleExports(
@@ -854,7 +880,8 @@ def write_sample(
     later_days: int = 0,
     truth: bool = False,
 ) -> dict[str, Path]:
-    """Generate the funnel; write `leads.csv`, `activities.csv` and `feedback.csv` atomically.
+    """Generate the funnel; write `leads.csv`, `activities.csv`, `accounts.csv` (one row per
+    account: id, name, firmographics) and `feedback.csv` atomically.
 
     Timestamps are written as 'YYYY-MM-DD HH:MM:SS' text, missing values as empty cells.
     `feedback.csv` is sales feedback (lead_id, outcome, date, rep, note) on leads open at the
@@ -872,9 +899,11 @@ def write_sample(
     paths = {
         "leads": out_dir / "leads.csv",
         "activities": out_dir / "activities.csv",
+        "accounts": out_dir / "accounts.csv",
         "feedback": out_dir / "feedback.csv",
     }
     write_csv(data.leads, paths["leads"])
+    write_csv(sample_accounts(data.leads), paths["accounts"])
     write_csv(data.activities, paths["activities"])
     write_csv(sample_feedback_rows(data, seed), paths["feedback"])
     if truth:
@@ -894,6 +923,9 @@ def write_sample(
         paths["later_activities"] = write_csv(
             exports.later.activities, out_dir / "later" / "activities.csv"
         )
+        paths["later_accounts"] = write_csv(
+            sample_accounts(exports.later.leads), out_dir / "later" / "accounts.csv"
+        )
     return paths
 
 
@@ -905,6 +937,7 @@ SAMPLE_CONFIG: dict = {
         "activities": "data/sample/activities.csv",
         "outcomes": None,
         "feedback": "data/feedback",
+        "accounts": "data/sample/accounts.csv",
     },
     "columns": {
         "lead_id": "lead_id",
@@ -926,6 +959,8 @@ SAMPLE_CONFIG: dict = {
         "occurred_at": "occurred_at",
         "type": "activity_type",
     },
+    "account_columns": {"account_id": "account_id", "display": ["account_name"]},
+    "accounts": {"roles": ["job_level", "job_function"]},
     "labels": {"meeting_window_days": 90, "won_window_days": 180, "export_date": None},
     "score": {"currency": "USD"},
     "mlflow": {"tracking_uri": "sqlite:///mlruns.db", "model_name": "leadscore"},
@@ -942,6 +977,7 @@ def sample_settings(data_dir: Path, tracking_uri: str, **overrides: dict) -> Set
     raw = copy.deepcopy(SAMPLE_CONFIG)
     raw["data"]["leads"] = str(Path(data_dir) / "leads.csv")
     raw["data"]["activities"] = str(Path(data_dir) / "activities.csv")
+    raw["data"]["accounts"] = str(Path(data_dir) / "accounts.csv")
     raw["mlflow"]["tracking_uri"] = tracking_uri
     return settings_from_dict(merged(raw, overrides))
 

@@ -109,6 +109,11 @@ TYPE_MIX_BURST = (0.10, 0.10, 0.26, 0.24, 0.06, 0.04, 0.11, 0.09)
 
 # Latent intent = fit + N(0, INTENT_NOISE_SD); outcomes use `centred` = intent - INTENT_CENTRE.
 INTENT_NOISE_SD = 0.85
+# The share of that noise's variance shared by the leads of one account (a buying group's common
+# propensity): each lead's noise is sqrt(1 - share) x its own draw + sqrt(share) x its account's,
+# so a lead's marginal intent (and `sample_truth`, the posterior given the lead's own data) is
+# unchanged, while several engaged people of one account reveal a higher account propensity.
+ACCOUNT_INTENT_SHARE = 0.5
 INTENT_CENTRE = 0.3
 
 # Funnel calibration (intercepts on the logit scale and event rates).

@@ -9,6 +9,7 @@ log-odds to a calibrated probability; `family` says which.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -231,6 +232,14 @@ class TargetModel:
         return self.calibrator.predict(self.margin(features))
 
 
+class AccountScorer(Protocol):
+    """The account model a bundle may carry (`leadscore.accounts.model.AccountModel`): the
+    modeling room only stores it; the accounts room trains and applies it."""
+
+    basis: str  # "model" (an account model per target) or "rollup" (of the leads' probabilities)
+    metrics: dict[str, float]
+
+
 @dataclass
 class LeadScoreModel:
     """Everything the scorer needs: the feature spec and one calibrated model per target."""
@@ -241,12 +250,13 @@ class LeadScoreModel:
     reference: Reference = field(default_factory=Reference)
     metadata: dict = field(default_factory=dict)
     grades: GradeScheme | None = None  # A-D cut-offs on the headline probability (None: older)
+    accounts: AccountScorer | None = None  # account-based scoring (None: no account ids)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle; bundles pickled before `Reference` kept their reference as a dict."""
         if isinstance(state.get("reference"), dict):
             state = {**state, "reference": Reference.from_dict(state["reference"])}
-        self.__dict__.update({"grades": None, **state})
+        self.__dict__.update({"grades": None, "accounts": None, **state})
 
     def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
         """One column `p_<target>` per target, in the input's row order."""

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from leadscore.modeling.fit import (
 )
 from leadscore.modeling.grades import BASIS_KEPT, BASIS_PROBABILITY, GradeScheme, measure_grades
 from leadscore.modeling.inputs import with_feedback
-from leadscore.modeling.model import LeadScoreModel, TargetInfo
+from leadscore.modeling.model import AccountScorer, LeadScoreModel, TargetInfo
 from leadscore.modeling.promotion import (
     PromotionDecision,
     promote_challenger,
@@ -66,6 +67,12 @@ log = logging.getLogger(__name__)
 
 REFERENCE_MAX_ROWS = 200_000
 EXAMPLE_LEADS = 5  # lead rows logged as the model's input example
+# trains the account model from the data, the lead feature spec, the lead targets' results and
+# the headline target (`leadscore.accounts.model.train_accounts`, passed in by the CLI: the
+# accounts room sits above modeling); None: no account scoring
+AccountTrainer = Callable[
+    [LeadData, Settings, FeatureSpec, dict[str, "TargetResult"], str], AccountScorer | None
+]
 
 
 @dataclass(frozen=True)
@@ -436,6 +443,7 @@ def run_training(
     feedback: pd.DataFrame | None = None,
     *,
     artifacts_out: Path | None = None,
+    account_trainer: AccountTrainer | None = None,
 ) -> TrainingResult:
     """Train every target, compare with the baselines, log and register the model in MLflow.
 
@@ -443,7 +451,9 @@ def run_training(
     outcomes before examples are built. The new model version gets the alias `challenger`; with
     `promote=True` the promotion gate runs next. `metrics_out` also receives `metrics.json`;
     `artifacts_out`, when given, keeps a copy of every logged file (config, metrics, plots,
-    points sheets). Raises `TrainingError` when a target has too little data.
+    points sheets). `account_trainer`, when given, trains the account model into the same
+    bundle (`bundle.accounts`; its metrics `accounts.*` are logged with the run). Raises
+    `TrainingError` when a target has too little data.
     """
     with training_run(settings):
         data, feedback_counts = read_training_data(settings, feedback)
@@ -473,6 +483,15 @@ def run_training(
         for result in results.values():
             metrics.update(flat_target_metrics(result))
         metrics.update(bundle.grades.metrics())
+        if account_trainer is not None:
+            with logged_step(log, "training the account model"):
+                accounts = account_trainer(
+                    data, settings, examples.spec, results, settings.headline_target
+                )
+            if accounts is not None:
+                bundle.accounts = accounts
+                bundle.metadata["accounts"] = accounts.basis
+                metrics.update(accounts.metrics)
         counts = flat_counts(results, examples, data)
         if feedback_counts is not None:
             feedback_fields = dataclasses.asdict(feedback_counts).items()

@@ -22,6 +22,7 @@ import pandas as pd
 from leadscore.data.io import write_text
 from leadscore.data.schema import LEAD_ID_HEADER, OWNER_HEADER
 from leadscore.reporting.summary import (
+    ACCOUNTS_IN_HTML,
     DEFAULT_TITLE,
     DEFAULT_TOP_N,
     GRADE_COLOURS,
@@ -226,6 +227,8 @@ def _identity_cell(row: pd.Series, context: ReportContext, flags: list[str]) -> 
 def _details(row: pd.Series, columns: set[str], context: ReportContext) -> str:
     """The small print under the reasons: trend reason, expected value, fit and engagement."""
     bits = []
+    if "account_grade" in columns and _text(row["account_grade"]):
+        bits.append(f"Account grade {_esc(row['account_grade'])}")
     if "trend_reason" in columns and _text(row["trend_reason"]):
         bits.append(f"Trend: {_esc(row['trend_reason'])}")
     if "expected_value" in columns and _number(row["expected_value"], ",.0f"):
@@ -337,11 +340,50 @@ def _owners_html(run: RunSummary, context: ReportContext) -> str:
     )
 
 
+def accounts_html(accounts: pd.DataFrame | None, context: ReportContext, note: str | None) -> str:
+    """The top accounts: who, grade, score, P(won), open leads, the top lead, buying-group
+    coverage and the reasons ("" without account scoring)."""
+    if accounts is None or accounts.empty:
+        return ""
+    shown = accounts.iloc[:ACCOUNTS_IN_HTML]
+    body = []
+    for _, row in shown.iterrows():
+        names = [_text(row.get(c)) for c in context.account_display if c in row.index]
+        names = [n for n in names if n]
+        who = f"<b>{_esc(names[0])}</b> " if names else ""
+        grade = _text(row.get("grade"))
+        roles = _text(row.get("roles_engaged"))
+        missing = _text(row.get("roles_missing"))
+        coverage = _esc(roles or "no role known")
+        if missing:
+            coverage += f'<div class="detail">Missing: {_esc(missing)}</div>'
+        body.append(
+            f'<tr><td class="who">{who}<span class="id">{_esc(row["account_id"])}</span></td>'
+            f'<td class="grade g{_esc(grade)}">{_esc(grade)}</td>'
+            f"<td>{_esc(_text(row.get('score')))}</td>"
+            f"<td>{_percent(row.get('p_won'))}</td>"
+            f"<td>{_esc(_text(row.get('n_open_leads')))}, "
+            f"top {_esc(_text(row.get('top_lead_id')))}</td>"
+            f"<td>{coverage}</td>"
+            f"<td>{_reason_list(row, reason_columns(shown, 'pos'), 'pos')}"
+            f"{_reason_list(row, reason_columns(shown, 'neg'), 'neg')}</td></tr>"
+        )
+    heading = f"<h2>Accounts: the top {len(shown):,} of {len(accounts):,} with open leads</h2>"
+    warn = f'<p class="warning">Note: {_esc(note)}</p>' if note else ""
+    return (
+        f'{heading}{warn}<div class="wide"><table class="accounts"><thead><tr><th>Account</th>'
+        "<th>Grade</th><th>Score</th><th>P(won)</th><th>Open leads</th><th>Roles engaged</th>"
+        f"<th>Reasons</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
 def write_report_html(
     scores: pd.DataFrame,
     path: str | Path,
     context: ReportContext,
     summary: RunSummary | None = None,
+    accounts: pd.DataFrame | None = None,
+    accounts_note: str | None = None,
 ) -> Path:
     """Write one self-contained HTML page: the call list first, then the run's summary, the
     score chart, leads per owner and how to read it.
@@ -350,7 +392,9 @@ def write_report_html(
     script for the filter (the list is complete without it), no fonts. Every data value is
     HTML-escaped. ``context.top_n`` leads (default 200) are listed, per owner when the context
     names an owner column. The summary, chart and warnings come from ``summary`` (the whole
-    run; default: ``scores``); the warnings stand at the top.
+    run; default: ``scores``); the warnings stand at the top. ``accounts`` (account scoring,
+    highest score first) add a section of the top accounts after the call list, headed by
+    ``accounts_note`` when given.
     """
     ordered = sort_scores(scores)
     run = summary or RunSummary.of(scores, context.n_scored, context.owner_column)
@@ -388,6 +432,7 @@ def write_report_html(
         f"<h2>Call list: {listing}, highest score first</h2>",
         _filters_html(listed, context),
         leads_table_html(listed, context),
+        accounts_html(accounts, context, accounts_note),
         f'<h2>This run</h2><table class="summary">{summary_rows}</table>',
         chart,
         # the grade table (share, conversion rate and lift per grade) goes here

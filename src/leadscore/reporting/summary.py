@@ -30,6 +30,20 @@ from leadscore.data.schema import (
 )
 
 SHEET_ABOUT = "About"
+SHEET_ACCOUNTS = "Accounts"
+ACCOUNTS_LISTED = 5_000  # accounts in the workbook's sheet (highest score first)
+ACCOUNTS_IN_HTML = 50
+# (accounts column, header, kind) of the accounts' sheet and section, after the display columns
+ACCOUNT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("grade", "Grade", "grade"),
+    ("score", "Score", "int"),
+    ("p_meeting", "P(meeting)", "percent"),
+    ("p_won", "P(won)", "percent"),
+    ("n_open_leads", "Open leads", "int"),
+    ("top_lead_id", "Top lead", "text"),
+    ("roles_engaged", "Roles engaged", "note"),
+    ("roles_missing", "Typical roles missing", "note"),
+)
 SHEET_OWNERS = "Owners"
 REASONS_FOR_HEADER = "Top reasons for"
 REASONS_AGAINST_HEADER = "Top reasons against"
@@ -45,6 +59,7 @@ TOP_LEADS_PER_OWNER = 5  # listed per owner in the owners' summary
 # (the lead id, display and owner columns) come first, then these groups in this order.
 RANK_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("grade", "Grade", "grade"),
+    ("account_grade", "Account grade", "grade"),  # the lead's account's (account scoring)
     ("score", "Score", "int"),
     ("p_meeting", "P(meeting)", "percent"),
     ("p_won", "P(won)", "percent"),
@@ -260,6 +275,7 @@ class ReportContext:
     owner_column: str | None = None
     currency: str | None = None
     mean_won_amount: float | None = None
+    account_display: tuple[str, ...] = ()  # the accounts' display columns (account scoring)
     # what each grade meant in validation, best first: (grade, "P >= 1.2%: converted at ...")
     grade_lines: tuple[tuple[str, str], ...] = ()
 
@@ -465,3 +481,18 @@ def date_text(value: object) -> str:
         return pd.Timestamp(value).date().isoformat()
     except (TypeError, ValueError):
         return str(value)
+
+
+def account_table(accounts: pd.DataFrame, display: tuple[str, ...]) -> pd.DataFrame:
+    """The scored accounts as shown to sales: account id, display columns, grade, score,
+    probabilities, open leads, the top lead, buying-group coverage and the reasons joined."""
+    data: dict[str, pd.Series] = {"Account": accounts["account_id"]}
+    for col in display:
+        if col in accounts:
+            data[nice_header(col)] = accounts[col]
+    for col, header, _ in ACCOUNT_COLUMNS:
+        if col in accounts:
+            data[header] = accounts[col]
+    for sign, header in (("pos", REASONS_FOR_HEADER), ("neg", REASONS_AGAINST_HEADER)):
+        data[header] = joined_reasons(accounts, sign)
+    return pd.DataFrame(data, index=accounts.index)

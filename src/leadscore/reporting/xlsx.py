@@ -21,13 +21,19 @@ from leadscore.data.schema import (
 )
 from leadscore.reporting.safe_text import safe_frame, safe_text
 from leadscore.reporting.summary import (
+    ACCOUNT_COLUMNS,
+    ACCOUNTS_LISTED,
     GRADE_COLOURS,
     GRADE_TEXT_COLOURS,
     READING_GUIDE,
+    REASONS_AGAINST_HEADER,
+    REASONS_FOR_HEADER,
     SHEET_ABOUT,
+    SHEET_ACCOUNTS,
     SHEET_OWNERS,
     ReportContext,
     RunSummary,
+    account_table,
     report_table,
     sort_scores,
     summary_items,
@@ -98,6 +104,8 @@ def write_report_xlsx(
     context: ReportContext,
     max_rows: int = EXCEL_MAX_ROWS,
     summary: RunSummary | None = None,
+    accounts: pd.DataFrame | None = None,
+    accounts_note: str | None = None,
 ) -> Path:
     """Write the scores workbook for sales, atomically (temporary file, then rename).
 
@@ -115,7 +123,8 @@ def write_report_xlsx(
     a smaller ``max_rows`` where that matters. ``summary`` holds the whole run's counts when
     ``scores`` are only its top rows; its warnings head "About", which is then the sheet the
     workbook opens on, and sit in red above the header of "Scores" (feedback ingestion finds
-    the header below them).
+    the header below them). ``accounts`` (account scoring: `accounts.csv`'s rows, highest
+    score first) become the sheet "Accounts", headed by ``accounts_note`` when given.
     """
     from openpyxl import Workbook
 
@@ -130,6 +139,8 @@ def write_report_xlsx(
     _write_scores_sheet(ws, table, kinds, run.warnings)
     if context.owner_column:
         _write_owners_sheet(wb.create_sheet(SHEET_OWNERS), run, listed, context)
+    if accounts is not None:
+        _write_accounts_sheet(wb.create_sheet(SHEET_ACCOUNTS), accounts, context, accounts_note)
     about = wb.create_sheet(SHEET_ABOUT)
     items = summary_items(scores, context, run, listed=len(table))
     _write_about_sheet(about, items, run.warnings)
@@ -381,6 +392,52 @@ def _write_owners_sheet(ws, run: RunSummary, listed: pd.DataFrame, context: Repo
         if len(leads) > 1:
             ws.row_dimensions[3 + i].height = LINE_HEIGHT * len(leads)
         ws.append([name, owner.n, *counts, value, top_cell])
+
+
+def _write_accounts_sheet(
+    ws, accounts: pd.DataFrame, context: ReportContext, note: str | None
+) -> None:
+    """The accounts, highest score first: who, grade (coloured), score, probabilities, open
+    leads, the top lead, buying-group coverage and the reasons (one per line)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    display = tuple(c for c in accounts.columns if c in context.account_display)
+    table = safe_frame(account_table(accounts.iloc[:ACCOUNTS_LISTED], display))
+    kinds = {h: k for _, h, k in ACCOUNT_COLUMNS}
+    for i, name in enumerate(table.columns):
+        wide = name in (REASONS_FOR_HEADER, REASONS_AGAINST_HEADER)
+        width = 60 if wide else 28 if kinds.get(name) == "note" else 14
+        ws.column_dimensions[get_column_letter(i + 1)].width = width
+    ws.freeze_panes = "B3" if note else "B2"
+    if note:
+        cell = WriteOnlyCell(ws, value=_about_text(f"Note: {note}"))
+        cell.font = Font(bold=True, color=GRADE_TEXT_COLOURS["D"])
+        ws.append([cell])
+    header = []
+    for name in table.columns:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", start_color=HEADER_FILL, end_color=HEADER_FILL)
+        header.append(cell)
+    ws.append(header)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for values in table.itertuples(index=False):
+        row = []
+        for name, value in zip(table.columns, values, strict=True):
+            cell = WriteOnlyCell(ws, value=_excel_value(value))
+            kind = kinds.get(name)
+            if kind == "percent":
+                cell.number_format = "0.0%"
+            elif kind == "grade" and value in GRADE_COLOURS:
+                fill = GRADE_COLOURS[value]
+                cell.fill = PatternFill("solid", start_color=fill, end_color=fill)
+                cell.font = Font(bold=True, color=GRADE_TEXT_COLOURS[value])
+            if name in (REASONS_FOR_HEADER, REASONS_AGAINST_HEADER) or kind == "note":
+                cell.alignment = wrap
+            row.append(cell)
+        ws.append(row)
 
 
 def _write_about_sheet(ws, items: list[tuple[str, str]], warnings: tuple[str, ...]) -> None:

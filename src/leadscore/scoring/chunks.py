@@ -220,6 +220,7 @@ class ScoredPart:
     out: pd.DataFrame
     features: pd.DataFrame
     contrib_pp: pd.DataFrame
+    shown: pd.DataFrame  # the leads as they stand (true age), for the wording
 
 
 def score_part(
@@ -249,7 +250,7 @@ def score_part(
         as_of,
     )
     out = label_chunk(out, as_of, ref, settings.score.explore_share, trend, reason)
-    return ScoredPart(out, scored.features, scored.contrib_pp)
+    return ScoredPart(out, scored.features, scored.contrib_pp, scored.shown)
 
 
 def score_in_chunks(
@@ -263,13 +264,16 @@ def score_in_chunks(
     out_dir: Path,
     keep_top: int,
     progress: Callable[[int, int], None] | None = None,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    on_chunk: Callable[[pd.DataFrame, ScoredPart], None] | None = None,
 ) -> ChunkedRun:
     """Score all `n` open leads chunk by chunk; write scores.parquet, scores.csv and
     contributions.parquet (the effects per reason group, for next run's trend) atomically.
 
     The trend compares with `previous` (None: no earlier run in the folder). `keep_top` rows
     (the highest scores) are kept for the reports; `progress(done, n)` is called after each
-    chunk.
+    chunk. `prepare` turns each chunk of leads into what the model reads (the accounts'
+    attributes joined on); `on_chunk(leads, scored)` sees every scored chunk (account tallies).
     """
     drift_stride = max(1, n // DRIFT_SAMPLE_ROWS)
     top = pd.DataFrame()
@@ -284,7 +288,11 @@ def score_in_chunks(
     with ScoreWriters(paths) as writers:
         for start, part, part_stats in iter_chunks(parts, settings.score.chunk_size):
             stop = start + len(part)
+            if prepare is not None:
+                part = prepare(part)
             scored = score_part(bundle, part, part_stats, settings, as_of, ref, previous, rule)
+            if on_chunk is not None:
+                on_chunk(part, scored)
             out, features = scored.out, scored.features
             writers.write(out, scored.contrib_pp, as_of)
             n_explore += int(out["explore"].sum())

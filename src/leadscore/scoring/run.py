@@ -19,16 +19,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadscore.accounts.score import (
+    ScoredAccounts,
+    account_hooks,
+    finish_accounts,
+    with_account_grades,
+    write_accounts,
+)
 from leadscore.config import Settings
 from leadscore.data.io import atomic_path, file_digest, write_text
-from leadscore.errors import ScoringError
+from leadscore.errors import ScoringError, UsageError
 from leadscore.modeling.drift import psi_table
 from leadscore.modeling.grades import grade_lines
 from leadscore.modeling.model import LeadScoreModel
 from leadscore.reporting.html import write_report_html
 from leadscore.reporting.summary import ReportContext, RunSummary
 from leadscore.reporting.xlsx import write_report_xlsx
-from leadscore.scoring.chunks import ChunkedRun, score_in_chunks
+from leadscore.scoring.chunks import ChunkedRun, ScoredPart, score_in_chunks
 from leadscore.scoring.freshness import STALE_DATA, check_freshness, timestamp_text
 from leadscore.scoring.history import keep_in_history
 from leadscore.scoring.inputs import spill_open_leads
@@ -57,6 +64,10 @@ NO_ACTIVITY_DATA = (
     "no activity data: the model uses activity features but no activities file was "
     "given (--activities) or configured (data.activities), so every lead is scored as "
     "if it had no activity"
+)
+ACCOUNTS_LOCAL_ONLY = (
+    "accounts are not scored by the Spark engine yet (no accounts.parquet, accounts.csv or "
+    "account grades this run): score with --engine local for them"
 )
 
 
@@ -103,6 +114,10 @@ class ScoringJob:
     acts_path: Path | None
     data_warnings: tuple[str, ...]  # found before reading (no activity data)
     lap: Callable[[str], None]  # marks the end of a timed step ("read_leads", "activities")
+    # the accounts' attributes joined onto each chunk of leads; each scored chunk seen by the
+    # account tally (the local engine only)
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    on_chunk: Callable[[pd.DataFrame, ScoredPart], None] | None = None
 
     def open_leads_read(self, tally: LeadTally, n_open: int) -> None:
         """Log what reading the leads found; no open lead is a `ScoringError`."""
@@ -183,6 +198,8 @@ def score_locally(job: ScoringJob, progress: Callable[[int, int], None] | None) 
             job.out_dir,
             REPORT_MAX_ROWS,
             progress,
+            prepare=job.prepare,
+            on_chunk=job.on_chunk,
         )
     return ScoredLeads(
         run, tally, spilled.n_open, spilled.n_events, spilled.events is not None, warnings
@@ -223,12 +240,44 @@ def run_scoring(
     data_warnings = (NO_ACTIVITY_DATA,) if spec.has_activities and acts_path is None else ()
     for w in data_warnings:
         log.warning(w)
+    account_tally, prepare = account_hooks(settings, bundle)
+    if scorer is not score_locally and account_tally is not None:
+        if prepare is not None:
+            raise UsageError(
+                "this model reads account attributes joined onto each lead, which only the "
+                "local engine does: score with --engine local"
+            )
+        data_warnings += (ACCOUNTS_LOCAL_ONLY,)
+        log.warning(ACCOUNTS_LOCAL_ONLY)
+        account_tally = None
+    on_chunk = None
+    if account_tally is not None:
+        on_chunk = lambda part, scored: account_tally.add(part, scored.out, scored.shown)  # noqa: E731
     job = ScoringJob(
-        settings, bundle, ref, as_of, out_dir, leads_path, acts_path, data_warnings, laps.lap
+        settings,
+        bundle,
+        ref,
+        as_of,
+        out_dir,
+        leads_path,
+        acts_path,
+        data_warnings,
+        laps.lap,
+        prepare,
+        on_chunk,
     )
     scored = scorer(job, progress)
     run, tally, n_open, warnings = scored.run, scored.tally, scored.n_open, scored.warnings
     laps.lap("score_explain")
+    accounts = None if account_tally is None else finish_accounts(account_tally, bundle, settings)
+    if accounts is not None:
+        stamp = {"model_name": ref.name, "model_version": ref.version, "as_of": f"{as_of:%Y-%m-%d}"}
+        run = replace(
+            run,
+            top=with_account_grades(run.top, account_tally, accounts),
+            paths={**run.paths, **write_accounts(accounts, out_dir, stamp)},
+        )
+        laps.lap("accounts")
     horizon = model_horizon(bundle, settings)
     if run.n_dormant:
         log.info(
@@ -239,7 +288,7 @@ def run_scoring(
     drift = psi_table(run.drift_features, bundle.reference, run.drift_scores)
     drift_warnings = _drift_warnings(drift, settings.score.psi_threshold)
     context = report_context(settings, bundle, ref, as_of, tally.n_skipped, horizon)
-    paths = {**_write_reports(run, n_open, warnings, out_dir, context), **run.paths}
+    paths = {**_write_reports(run, n_open, warnings, out_dir, context, accounts), **run.paths}
     laps.lap("reports")
     result = ScoringResult(
         out_dir=out_dir,
@@ -260,6 +309,12 @@ def run_scoring(
     manifest = _manifest(
         settings, inputs, ref, as_of, result, scored.n_events, scored.activity_data
     )
+    if accounts is not None:  # account scoring: how many, on which basis, and why a roll-up
+        manifest["accounts"] = {
+            "scored": len(accounts.rows),
+            "basis": accounts.basis,
+            "note": accounts.note,
+        }
     written = write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     result = replace(result, paths={**paths, "manifest": written})
     keep_in_history(out_dir, as_of, settings)
@@ -354,8 +409,10 @@ def _write_reports(
     warnings: tuple[str, ...],
     out_dir: Path,
     context: ReportContext,
+    accounts: ScoredAccounts | None = None,
 ) -> dict[str, Path]:
-    """report.xlsx and report.html: the top rows listed, the summary counted over the run."""
+    """report.xlsx and report.html: the top rows listed, the summary counted over the run (and
+    the scored accounts, with account scoring)."""
     summary = RunSummary(
         n_scored=n_scored,
         grade_counts=dict(run.grade_counts),
@@ -365,8 +422,12 @@ def _write_reports(
         owners=run.owners,
     )
     xlsx, html = out_dir / REPORT_XLSX, out_dir / REPORT_HTML
-    write_report_xlsx(run.top, xlsx, context, summary=summary)
-    write_report_html(run.top, html, context, summary=summary)
+    extra = {}
+    if accounts is not None:
+        extra = {"accounts": accounts.rows, "accounts_note": accounts.note}
+        context = replace(context, account_display=accounts.display)
+    write_report_xlsx(run.top, xlsx, context, summary=summary, **extra)
+    write_report_html(run.top, html, context, summary=summary, **extra)
     return {"report_xlsx": xlsx, "report_html": html}
 
 

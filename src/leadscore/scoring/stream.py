@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import Settings
+from leadscore.data.accounts import ACCOUNT_PREFIX
 from leadscore.data.contract import drop_leads
 from leadscore.data.features import ActivityStats, FeatureSpec, add_events_at, empty_stats
 from leadscore.data.snapshots import scoring_snapshots
@@ -67,8 +68,12 @@ def lead_sources(settings: Settings, leads_path: Path | None) -> dict[str, str]:
 
 def scoring_settings(settings: Settings, spec: FeatureSpec) -> Settings:
     """Settings that read a leads file with exactly the model's attribute columns."""
+
+    def own(names: tuple[str, ...]) -> list[str]:  # account attributes are joined on later
+        return [c for c in names if not c.startswith(ACCOUNT_PREFIX)]
+
     columns = settings.columns.model_copy(
-        update={"categorical": list(spec.categorical), "numeric": list(spec.numeric)}
+        update={"categorical": own(spec.categorical), "numeric": own(spec.numeric)}
     )
     return settings.model_copy(
         update={

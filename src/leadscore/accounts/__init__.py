@@ -1,0 +1,1 @@
+"""Account-based scoring: account snapshots, the account model, scoring accounts."""
