@@ -158,6 +158,9 @@ class AccountModel(_Strict):
     # the fallback and baseline: "noisy_or" 1 - prod(1 - p_lead), or "max" of p_lead
     rollup: Literal["noisy_or", "max"] = "noisy_or"
     max_role_values: int = Field(8, gt=0)  # per role column, the most frequent values counted
+    # ship the account model only when it is not worse than the roll-up (`rollup`) of the lead
+    # model on the same validation accounts (the lead gate's tolerances); else the roll-up
+    require_beats_rollup: bool = True
 
 
 class Labels(_Strict):

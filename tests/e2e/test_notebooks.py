@@ -154,7 +154,8 @@ def renamed_sample(tmp_path: Path, segment: bool, activities: bool) -> Path:
     settings = load_config(config)
     columns = settings.columns.model_copy(update={"segment": "channel" if segment else None})
     paths = settings.data.model_copy(
-        update={"activities": settings.data.activities if activities else None}
+        # the accounts file keeps the sample's names (`employees`): left out here
+        update={"activities": settings.data.activities if activities else None, "accounts": None}
     )
     settings = settings.model_copy(update={"columns": columns, "data": paths})
     config.write_text(config_as_yaml(settings), encoding="utf-8")

@@ -18,7 +18,7 @@ def trained(settings_in, tmp_path_factory):
     settings = settings_in(
         tmp_path_factory.mktemp("store"),
         train={"families": ["lightgbm"]},
-        accounts={"min_accounts": 100, "min_positives": 20},
+        accounts={"min_accounts": 100, "min_positives": 20, "require_beats_rollup": False},
     )
     data = load_lead_data(settings)
     examples = build_examples(data, settings)

@@ -24,7 +24,9 @@ AS_OF = pd.Timestamp("2026-11-01")
 def scored(tmp_path_factory, settings_in):
     store = tmp_path_factory.mktemp("accounts-store")
     settings = settings_in(
-        store, train={"families": ["lightgbm"]}, accounts={"min_accounts": 100, "min_positives": 20}
+        store,
+        train={"families": ["lightgbm"]},
+        accounts={"min_accounts": 100, "min_positives": 20, "require_beats_rollup": False},
     )
     result = run_training(settings, account_trainer=train_accounts)
     out = store / "scores"

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.accounts.model import account_rows, refusal
+from leadscore.accounts.model import account_rows, refusal, worse_than_rollup
 from leadscore.accounts.snapshots import (
     N_OPEN,
     account_labels,
@@ -220,3 +220,15 @@ def test_too_few_accounts_is_refused_with_the_numbers():
     why = refusal(examples, settings())
     assert "1 accounts" in why and "1 positive" in why and "accounts.min_accounts" in why
     assert refusal(examples, settings(accounts={"min_accounts": 1, "min_positives": 1})) is None
+
+
+def test_an_account_model_worse_than_the_lead_rollup_is_refused():
+    settings = settings_from_dict({"data": {"leads": "x.csv"}})
+    rollup = {"roc_auc": 0.757, "log_loss": 0.241}
+    worse = {"lightgbm": {"roc_auc": 0.731, "log_loss": 0.232}, "rollup_noisy_or": rollup}
+    why = worse_than_rollup("won", worse, settings)
+    assert why is not None and "ROC AUC 0.7310 is below the lead roll-up's 0.7570" in why
+    better = {"lightgbm": {"roc_auc": 0.792, "log_loss": 0.214}, "rollup_noisy_or": rollup}
+    assert worse_than_rollup("won", better, settings) is None
+    miscalibrated = {"lightgbm": {"roc_auc": 0.760, "log_loss": 0.300}, "rollup_noisy_or": rollup}
+    assert "log loss 0.3000 is above" in worse_than_rollup("won", miscalibrated, settings)

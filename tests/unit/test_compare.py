@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from leadscore.config import Promotion
 from leadscore.modeling.compare import Gain, bootstrap_weights, compare, weighted_metric
-from leadscore.modeling.promotion import gate_target, promotion_decision
+from leadscore.modeling.promotion import baseline_reasons, gate_target, promotion_decision
 
 
 def funnel(n: int = 4_000, seed: int = 0):
@@ -114,3 +114,26 @@ def test_significance_needs_enough_rounds():
     with pytest.raises(ValueError, match="bootstrap_rounds"):
         Promotion(bootstrap_rounds=10)
     assert Promotion(bootstrap_rounds=0, require_significant_gain=False).bootstrap_rounds == 0
+
+
+def _gain(metric: str, point: float, low: float, high: float) -> Gain:
+    return Gain(metric, 0.0, 0.0, point, low, high, 0.95, 200, 100, 400)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "refused"),
+    [(-0.030, 0.010, False), (-0.030, -0.008, True)],  # within noise / worse beyond noise
+)
+def test_a_shortfall_against_a_baseline_refuses_only_beyond_noise(low, high, refused):
+    challenger = {"roc_auc": 0.777, "log_loss": 0.105}
+    baselines = {"logreg": {"roc_auc": 0.783, "log_loss": 0.108}}
+    gains = {
+        ("logreg", "roc_auc"): _gain("roc_auc", -0.006, low, high),
+        ("logreg", "log_loss"): _gain("log_loss", 0.003, -0.001, 0.007),
+    }
+    reasons = baseline_reasons("won", challenger, baselines, Promotion(), gains)
+    assert bool(reasons) is refused
+    if refused:
+        assert "ROC AUC 0.7770 is 0.0060 below the logreg baseline's 0.7830" in reasons[0]
+    # without intervals the point shortfall beyond the tolerance refuses, as before
+    assert baseline_reasons("won", challenger, baselines, Promotion())

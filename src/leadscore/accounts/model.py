@@ -210,8 +210,10 @@ def rollup_model(
     reason: str,
     attributes: pd.DataFrame | None,
     display: tuple[str, ...],
+    metrics: dict[str, float] | None = None,
 ) -> AccountModel:
-    """The fallback: no account model, the roll-up of the leads' probabilities."""
+    """The fallback: no account model, the roll-up of the leads' probabilities (`metrics`: the
+    account model's and the roll-ups' validation figures, when one was trained and refused)."""
     log.warning(
         "%s; accounts are scored by the roll-up of their leads (%s)",
         reason,
@@ -225,7 +227,29 @@ def rollup_model(
         refusal=reason,
         attributes=attributes,
         display=display,
+        metrics=dict(metrics or {}),
     )
+
+
+def worse_than_rollup(
+    target: str, measured: dict[str, dict[str, float]], settings: Settings
+) -> str | None:
+    """Why the account model of `target` is worse than the configured roll-up of the lead model
+    on the same validation rows (beyond the lead gate's tolerances), or None: an account model
+    that ranks or predicts worse than the roll-up it is measured against is not shipped."""
+    model, rollup = measured[MODEL], measured[f"rollup_{settings.accounts.rollup}"]
+    gate = settings.promotion
+    if model["roc_auc"] < rollup["roc_auc"] - gate.max_roc_auc_below_baseline:
+        return (
+            f"account model refused for '{target}': ROC AUC {model['roc_auc']:.4f} is below the "
+            f"lead roll-up's {rollup['roc_auc']:.4f} on the same validation accounts"
+        )
+    if model["log_loss"] > rollup["log_loss"] + gate.max_log_loss_above_baseline:
+        return (
+            f"account model refused for '{target}': log loss {model['log_loss']:.4f} is above "
+            f"the lead roll-up's {rollup['log_loss']:.4f} on the same validation accounts"
+        )
+    return None
 
 
 def train_accounts(
@@ -265,9 +289,13 @@ def train_accounts(
                 spec, settings, headline, f"account model refused: {exc}", attrs, display
             )
     metrics: dict[str, float] = {}
+    worse: list[str] = []
     for target, result in trained.items():
         measured = rollup_metrics(result, built)
         metrics.update(flat_account_metrics(target, measured))
+        why = worse_than_rollup(target, measured, settings)
+        if why is not None and settings.accounts.require_beats_rollup:
+            worse.append(why)
         m = measured
         log.info(
             "  accounts %s: ROC AUC %.3f, PR AUC %.3f, log loss %.4f; lead roll-ups: "
@@ -281,6 +309,8 @@ def train_accounts(
             m["rollup_max"]["roc_auc"],
             m["rollup_max"]["pr_auc"],
         )
+    if worse:
+        return rollup_model(spec, settings, headline, "; ".join(worse), attrs, display, metrics)
     head = trained[headline]
     rows = examples.frame.loc[head.split.validation]
     y, w = label_array(rows, headline), rows["weight"].to_numpy(float)

@@ -59,6 +59,7 @@ from leadscore.modeling.timing import logged_step
 
 log = logging.getLogger(__name__)
 
+BASELINE_METRICS = ("roc_auc", "log_loss")  # the baseline checks' metrics (`baseline_reasons`)
 GATE_DIR = "gate"  # run artifact folder of the evaluation twins
 KEYS = ["lead_id", "snapshot_at"]
 EVALUATION, SHIPPED = "evaluation", "shipped"  # which of the champion's models scored the rows
@@ -175,17 +176,32 @@ def baseline_reasons(
     challenger: Mapping[str, float],
     baselines: Mapping[str, Mapping[str, float]],
     promotion: Promotion,
+    baseline_gains: Mapping[tuple[str, str], Gain] | None = None,
 ) -> list[str]:
     """Why the challenger is worse than its own baselines on the same validation rows: ROC AUC
     more than `max_roc_auc_below_baseline` below the best baseline's, or log loss more than
-    `max_log_loss_above_baseline` above the best baseline's (empty when it is not)."""
+    `max_log_loss_above_baseline` above the best baseline's (empty when it is not).
+
+    With `baseline_gains` ((baseline, metric) -> the bootstrapped gain over that baseline on
+    the same rows), a shortfall counts only when it is also beyond noise: the whole interval of
+    the gain lies below zero (a few validation conversions cannot refuse a model on chance)."""
+    gains = baseline_gains or {}
+
+    def noise(name: str, metric: str) -> str | None:
+        gain = gains.get((name, metric))
+        if gain is None or not gain.has_interval or gain.high < 0:
+            return None
+        return f"{target}: {metric} short of the {name} baseline within noise, {fmt_gain(gain)}"
+
     reasons = []
     aucs = {n: float(m["roc_auc"]) for n, m in baselines.items() if "roc_auc" in m}
     losses = {n: float(m["log_loss"]) for n, m in baselines.items() if "log_loss" in m}
     if aucs:
         name = max(aucs, key=lambda n: aucs[n])
         gap = aucs[name] - float(challenger["roc_auc"])
-        if gap > promotion.max_roc_auc_below_baseline:
+        if gap > promotion.max_roc_auc_below_baseline and noise(name, "roc_auc"):
+            log.info(noise(name, "roc_auc"))
+        elif gap > promotion.max_roc_auc_below_baseline:
             reasons.append(
                 f"{target}: ROC AUC {challenger['roc_auc']:.4f} is {gap:.4f} below the "
                 f"{name} baseline's {aucs[name]:.4f} on the same validation rows (allowed "
@@ -194,7 +210,9 @@ def baseline_reasons(
     if losses:
         name = min(losses, key=lambda n: losses[n])
         gap = float(challenger["log_loss"]) - losses[name]
-        if gap > promotion.max_log_loss_above_baseline:
+        if gap > promotion.max_log_loss_above_baseline and noise(name, "log_loss"):
+            log.info(noise(name, "log_loss"))
+        elif gap > promotion.max_log_loss_above_baseline:
             reasons.append(
                 f"{target}: log loss {challenger['log_loss']:.4f} is {gap:.4f} above the "
                 f"{name} baseline's {losses[name]:.4f} on the same validation rows (allowed "
@@ -255,6 +273,7 @@ def gate_target(
     headline: bool = True,
     champion_name: str = "the champion",
     champion_note: str = "",
+    baseline_gains: Mapping[tuple[str, str], Gain] | None = None,
 ) -> TargetGate:
     """Check one target: minimum ROC AUC, PR AUC against the base rate, no worse than its own
     baselines (`baseline_reasons`; `baselines` maps a baseline's name to its metrics on the
@@ -262,7 +281,7 @@ def gate_target(
     on the same rows, or, without one, by the point difference of the two metric mappings."""
     metric = promotion.metric
     baselines = baselines or {}
-    reasons = baseline_reasons(target, challenger, baselines, promotion)
+    reasons = baseline_reasons(target, challenger, baselines, promotion, baseline_gains)
     below = bool(reasons)
     roc, pr, base = challenger["roc_auc"], challenger["pr_auc"], challenger["base_rate"]
     if not roc >= promotion.min_roc_auc:
@@ -319,6 +338,7 @@ def promotion_decision(
     gains: Mapping[str, Gain] | None = None,
     headline: str | None = None,
     champion_notes: Mapping[str, str] | None = None,
+    baseline_gains: Mapping[str, Mapping[tuple[str, str], Gain]] | None = None,
 ) -> PromotionDecision:
     """Promote only when every target passes its gate (a first model: the minimums and the
     baselines only). `baselines` maps target -> baseline name -> metrics on the challenger's
@@ -337,6 +357,7 @@ def promotion_decision(
             headline=target == headline,
             champion_name=name,
             champion_note=(champion_notes or {}).get(target, ""),
+            baseline_gains=(baseline_gains or {}).get(target),
         )
         for target, metrics in challenger.items()
     )
@@ -431,15 +452,22 @@ def metrics_of(rows: pd.DataFrame, column: str) -> dict[str, float]:
     return binary_metrics(rows["label"], rows[column], rows["weight"].to_numpy(float))
 
 
-def bootstrap_gain(rows: pd.DataFrame, target: str, settings: Settings) -> Gain:
-    """The challenger's gain over the champion on the gate rows, bootstrapped by lead (seeded
-    with the training seed and the target's name)."""
+def bootstrap_gain(
+    rows: pd.DataFrame,
+    target: str,
+    settings: Settings,
+    reference: str = "p_champion",
+    metric: str | None = None,
+) -> Gain:
+    """The challenger's gain over the champion (or another `reference` column) on the gate
+    rows in `metric` (default: the gate's), bootstrapped by lead (seeded with the training seed
+    and the target's name)."""
     promo = settings.promotion
     return compare(
-        promo.metric,
+        metric or promo.metric,
         rows["label"].to_numpy(float),
         rows["p_challenger"].to_numpy(float),
-        rows["p_champion"].to_numpy(float),
+        rows[reference].to_numpy(float),
         rows["weight"].to_numpy(float),
         rows["lead_id"],
         promo.bootstrap_rounds,
@@ -498,6 +526,8 @@ class GateFigures:
     gains: dict[str, Gain] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
+    # target -> (baseline, metric) -> the bootstrapped gain over that baseline on the same rows
+    baseline_gains: dict[str, dict[tuple[str, str], Gain]] = field(default_factory=dict)
 
 
 def legacy_figures(
@@ -594,10 +624,14 @@ def figures_from_rows(rows: Mapping[str, GateRows], settings: Settings) -> GateF
         frame = g.frame
         figures.challenger[target] = metrics_of(frame, "p_challenger")
         names = [c for c in frame.columns if c.startswith("p_")]
+        baseline_columns = [c for c in names if c not in ("p_challenger", "p_champion")]
         figures.baselines[target] = {
-            c.removeprefix("p_"): metrics_of(frame, c)
-            for c in names
-            if c not in ("p_challenger", "p_champion")
+            c.removeprefix("p_"): metrics_of(frame, c) for c in baseline_columns
+        }
+        figures.baseline_gains[target] = {
+            (c.removeprefix("p_"), metric): bootstrap_gain(frame, target, settings, c, metric)
+            for c in baseline_columns
+            for metric in BASELINE_METRICS
         }
         if "p_champion" in frame:
             figures.champion[target] = metrics_of(frame, "p_champion")
@@ -750,6 +784,7 @@ def promote_challenger(
         gains=figures.gains,
         headline=settings.headline_target,
         champion_notes=champion_notes(figures),
+        baseline_gains=figures.baseline_gains,
     )
     if decision.promoted:
         set_alias(settings, CHAMPION, str(challenger.version))
