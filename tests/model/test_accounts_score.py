@@ -42,6 +42,22 @@ def test_the_account_model_is_in_the_registered_bundle(scored):
     assert "accounts.won.rollup_noisy_or.roc_auc" in result.metrics
 
 
+def test_account_engagement_against_reads_as_only_so_much(scored):
+    """An activity count that lowers an account's probability is worded as below what it could
+    be ("only 6 times"), never as if engagement itself were a reason against."""
+    table = pd.read_parquet(scored[2] / "accounts.parquet")
+    seen = {"pos": 0, "neg": 0}
+    for side in seen:
+        for k in (1, 2, 3):
+            codes = table[f"reason_{side}_{k}_code"].fillna("")
+            texts = table.loc[codes.str.startswith("account:activity:"), f"reason_{side}_{k}"]
+            only = texts.str.contains(": only ", regex=False)
+            none = texts.str.contains(": none by", regex=False)
+            seen[side] += len(texts)
+            assert (only | none).all() if side == "neg" else (~only & ~none).all()
+    assert seen["pos"] > 0
+
+
 def test_accounts_file_has_one_row_per_account_with_an_open_lead(scored):
     _, _, out = scored
     accounts = pd.read_csv(out / "accounts.csv", dtype={"model_version": str})

@@ -135,8 +135,12 @@ def _count(n: float) -> str:
     return f"{n} time" + ("" if n == 1 else "s")
 
 
-def _texts(group: str, frame: pd.DataFrame, model: AccountModel) -> list[str]:
-    """The plain words for one reason group, for every account (row) of `frame`."""
+def _texts(
+    group: str, frame: pd.DataFrame, model: AccountModel, against: bool = False
+) -> list[str]:
+    """The plain words for one reason group, for every account (row) of `frame`; `against`: the
+    group lowers these accounts' probability, so engagement reads as "only" so much and a role
+    group names the typical roles it lacks."""
     spec = model.spec
     n = len(frame)
     if group.startswith(ACCOUNT_GROUP + ACTIVITY_GROUP_PREFIX):
@@ -145,16 +149,23 @@ def _texts(group: str, frame: pd.DataFrame, model: AccountModel) -> list[str]:
         total = frame.get(SUM + column, pd.Series(np.nan, index=frame.index)).to_numpy(float)
         top = frame.get(MAX + column, pd.Series(np.nan, index=frame.index)).to_numpy(float)
         label = _humane(kind) if kind != ALL_TYPES else "Activity"
+        only = "only " if against else ""
         return [
-            f"{label}: {_count(t)} by its open leads (most by one person: {int(m)})"
+            f"{label}: {only}{_count(t)} by its open leads (most by one person: {int(m)})"
             if np.isfinite(t) and t > 0
             else f"{label}: none by its open leads"
             for t, m in zip(total, top, strict=True)
         ]
     if group.startswith(ACCOUNT_GROUP + "roles:"):
         col = group.split(":", 2)[2]
-        engaged = _engaged(frame, col, dict(spec.roles).get(col, ()))
-        return [f"{_humane(col)} engaged: {e}" if e else f"No {col} known engaged" for e in engaged]
+        values = dict(spec.roles).get(col, ())
+        engaged = _engaged(frame, col, values)
+        lacking = _lacking(frame, col, values, model.typical_roles.get(col, ())) if against else []
+        return [
+            (f"{_humane(col)} engaged: {e}" if e else f"No {col} known engaged")
+            + (f"; no {gap} among them" if against and gap else "")
+            for e, gap in zip(engaged, lacking or [""] * len(engaged), strict=True)
+        ]
     if group == ACCOUNT_GROUP + "best_lead":
         first = [c for c, _ in spec.roles]
         order = first + [c for c in spec.lead_spec.categorical if c not in first]
@@ -196,6 +207,19 @@ def _role_matrix(frame: pd.DataFrame, col: str, values: tuple[str, ...]) -> np.n
     return np.column_stack(cols)
 
 
+def _lacking(
+    frame: pd.DataFrame, col: str, values: tuple[str, ...], typical: tuple[str, ...]
+) -> list[str]:
+    """Per account, the typical role values (common in converting accounts) not among its open
+    leads ("VP or Director"; "" for none)."""
+    have = _role_matrix(frame, col, values)
+    names = np.asarray(values, dtype=object)
+    wanted = np.isin(names, typical)
+    if have.shape[1] == 0:
+        return [""] * len(frame)
+    return [" or ".join(names[wanted & ~row]) for row in have]
+
+
 def _engaged(frame: pd.DataFrame, col: str, values: tuple[str, ...]) -> list[str]:
     """Per account, the role values among its open leads ("VP, Manager"; "" for none)."""
     names = np.asarray(values, dtype=object)
@@ -220,7 +244,7 @@ def account_reasons(
             texts = np.full(len(values), None, dtype=object)
             for g in np.unique(j[ok]):
                 mine = ok & (j == g)
-                words = _texts(groups[g], rows[mine], model)
+                words = _texts(groups[g], rows[mine], model, against=side == "neg")
                 texts[mine] = [f"{w} ({_points(p)})" for w, p in zip(words, v[mine], strict=True)]
             out[f"reason_{side}_{k + 1}"] = pd.array(texts, dtype="string")
             out[f"reason_{side}_{k + 1}_code"] = pd.array(
