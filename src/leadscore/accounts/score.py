@@ -391,11 +391,29 @@ def score_accounts(
         tally.close()
     if not parts:
         return None
-    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    del parts
-    rows = rows.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    rows = _highest_first(parts)
     lines = () if grades is None else tuple(grades.sentence(g) for g in "ABCD")
-    return ScoredAccounts(rows.reset_index(drop=True), model.basis, note, lines, model.display)
+    return ScoredAccounts(rows, model.basis, note, lines, model.display)
+
+
+def _highest_first(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' rows in one frame, highest score first (ties: by account id), assembled a
+    column at a time, each taken out of the parts as it is placed (no second copy of them all)."""
+    keys = pd.DataFrame(
+        {
+            "score": np.concatenate([p["score"].to_numpy() for p in parts]),
+            "account_id": np.concatenate([p["account_id"].to_numpy(object) for p in parts]),
+        }
+    )
+    order = keys.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    take = order.index.to_numpy()
+    del keys, order
+    columns: dict[str, pd.Series] = {}
+    for col in list(parts[0].columns):
+        whole = pd.concat([p.pop(col) for p in parts], ignore_index=True)
+        columns[col] = whole.take(take).reset_index(drop=True)
+    parts.clear()
+    return pd.DataFrame(columns, copy=False)
 
 
 def write_accounts(scored: ScoredAccounts, out_dir: Path, stamp: dict) -> dict[str, Path]:
