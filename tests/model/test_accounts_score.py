@@ -78,6 +78,7 @@ def test_accounts_file_has_one_row_per_account_with_an_open_lead(scored):
         assert col in accounts
     assert set(accounts["grade"]) <= set("ABCD") and (accounts["basis"] == "model").all()
     assert accounts["score"].is_monotonic_decreasing
+    assert not list(out.glob(".accounts-*"))  # the spilled aggregates are removed
     assert accounts["reason_pos_1"].notna().mean() > 0.9
     assert accounts["reason_pos_1"].dropna().str.contains(r"\(\+\d", regex=True).all()
     assert not accounts["reason_neg_1"].dropna().str.contains("\u2212").any()

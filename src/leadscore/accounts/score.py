@@ -1,24 +1,30 @@
 """Scoring accounts: aggregates of the scored open leads, the account model, reasons, the files.
 
-The weekly scorer hands each scored chunk of open leads to an `AccountTally`, which keeps per
-account running aggregates (sums, maxes, counts, the best lead, the roll-up terms): memory grows
-with the accounts, not the leads. At the end `score_accounts` turns them into one row per account
-with at least one open lead: probabilities from the account model (or, when training refused
-one, the roll-up of its leads' probabilities: `basis` says which), score, grade, the number of
-open leads, the best lead, buying-group coverage (role values engaged; typical ones missing) and
-the reasons from the account model's exact contributions (TreeSHAP for LightGBM), in words and
-points like the leads'. `write_accounts` writes `accounts.parquet` and `accounts.csv`.
+The weekly scorer hands each scored chunk of open leads to an `AccountTally`, which computes
+the chunk's per-account aggregates (sums, maxes, counts, the best lead, the roll-up terms) and
+spills them to disk, into one of `ACCOUNT_BUCKETS` temporary Parquet files chosen by a hash of the
+account id (as the scorer spills leads by lead id). At the end `score_accounts` merges, predicts
+and explains the accounts one bucket at a time, so the aggregates of only one bucket are in
+memory; it turns them into one row per account with at least one open lead: probabilities
+from the account model (or, when training refused one, the roll-up of its leads' probabilities:
+`basis` says which), score, grade, the number of open leads, the best lead, buying-group
+coverage (role values engaged; typical ones missing) and the reasons from the account model's
+exact contributions (TreeSHAP for LightGBM), in words and points like the leads'.
+`write_accounts` writes `accounts.parquet` and `accounts.csv`, a slice of rows at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from leadscore.accounts.model import BASIS_MODEL, AccountModel
 from leadscore.accounts.snapshots import (
@@ -30,7 +36,7 @@ from leadscore.accounts.snapshots import (
     ROLLUP_MAX,
     SUM,
     account_features,
-    combine_partials,
+    merge_partials,
     partial_aggregates,
     role_feature,
     rollups,
@@ -38,8 +44,10 @@ from leadscore.accounts.snapshots import (
 from leadscore.config import Settings
 from leadscore.data.accounts import join_account_attributes, read_accounts
 from leadscore.data.features import ALL_TYPES
+from leadscore.data.ids import lead_hashes
 from leadscore.data.io import atomic_path
 from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
+from leadscore.data.spill import BucketFiles
 from leadscore.modeling.drift import probability_to_score
 from leadscore.modeling.explain import explain
 from leadscore.modeling.grades import GradeScheme
@@ -53,26 +61,87 @@ ACCOUNTS_CSV = "accounts.csv"
 # accounts predicted and explained at a time: the account model's design (splines, one-hot,
 # TreeSHAP) is wider than the leads', so fewer rows keep the scorer's memory flat
 ACCOUNT_CHUNK_ROWS = 25_000
-COMBINE_EVERY = 8  # chunks' partial aggregates merged every this many chunks (bounded memory)
+# temporary files the per-account aggregates are spilled to, by account id hash: one bucket's
+# aggregates are in memory at a time (about 20,000 accounts of 630,000)
+ACCOUNT_BUCKETS = 32
+WRITE_ROWS = 50_000  # accounts rows written to accounts.parquet/csv at a time
 ROLLUP_NOTE = (
     "account probabilities are the roll-up of their open leads' probabilities ({how}), not an "
     "account model: {why}"
 )
 
 
+def account_buckets(account_ids: pd.Series) -> np.ndarray:
+    """The spill bucket of each account id (the same id always goes to the same bucket)."""
+    return (lead_hashes(account_ids) % np.uint64(ACCOUNT_BUCKETS)).astype(np.int64)
+
+
+def partials_schema(frame: pd.DataFrame) -> pa.Schema:
+    """A fixed Arrow schema for spilled partial aggregates, from the dtypes (float32 kept)."""
+    fields = []
+    for name, dtype in frame.dtypes.items():
+        if dtype == np.float32:
+            kind = pa.float32()
+        elif pd.api.types.is_bool_dtype(dtype):
+            kind = pa.bool_()
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kind = pa.float64()
+        else:
+            kind = pa.string()
+        fields.append(pa.field(str(name), kind))
+    return pa.schema(fields)
+
+
 class AccountTally:
-    """Running per-account aggregates of the scored open leads (see the module docstring)."""
+    """Per-account aggregates of the scored open leads, spilled to disk by account id hash
+    (see the module docstring). `folder`: where the temporary folder is made (None: the
+    system's); `close` removes it."""
 
     def __init__(
-        self, model: AccountModel, roles: tuple[str, ...], attributes: pd.DataFrame | None = None
+        self,
+        model: AccountModel,
+        roles: tuple[str, ...],
+        attributes: pd.DataFrame | None = None,
+        folder: Path | None = None,
     ):
         self.model = model
         self.roles = roles
         # the accounts file as it is now (by account id), else as it was at training
         self.attributes = model.attributes if attributes is None else attributes
-        self.parts: list[pd.DataFrame] = []
+        self.folder = folder
+        self.files: BucketFiles | None = None
         self.lead_ids: list[pa.Array] = []
         self.account_ids: list[pa.Array] = []
+
+    def _spill(self, part: pd.DataFrame) -> None:
+        frame = part.rename_axis("key").reset_index()
+        frame["key"] = frame["key"].astype("string")
+        if self.files is None:
+            work = Path(tempfile.mkdtemp(dir=self.folder, prefix=".accounts-"))
+            self.files = BucketFiles(work, "accounts", partials_schema(frame))
+        self.files.write(frame, account_buckets(frame["key"]))
+
+    def close(self) -> None:
+        """Remove the spilled aggregates."""
+        if self.files is not None:
+            self.files.close()
+            shutil.rmtree(self.files.folder, ignore_errors=True)
+            self.files = None
+
+    def buckets(self):
+        """The merged aggregates (index: account id), one bucket at a time."""
+        if self.files is None:
+            return
+        self.files.close()  # every chunk written: the files are complete
+        for b in np.flatnonzero(self.files.counts):
+            both = self.files.read([int(b)])
+            both.index = pd.Index(both.pop("key").to_numpy(), dtype="string")
+            yield merge_partials(both)
+
+    def partials(self) -> pd.DataFrame:
+        """Every account's merged aggregates at once (small inputs and tests)."""
+        parts = list(self.buckets())
+        return pd.concat(parts) if parts else pd.DataFrame()
 
     def add(self, leads: pd.DataFrame, out: pd.DataFrame, shown: pd.DataFrame) -> None:
         """Fold in one chunk: the leads as read (`account_id`, role columns), their score rows
@@ -88,14 +157,9 @@ class AccountTally:
         probs = probs.reset_index(drop=True)
         roles = leads.reindex(columns=list(self.roles))[has].reset_index(drop=True)
         spec, headline = self.model.spec, self.model.headline_target
-        self.parts.append(partial_aggregates(keys, feats, probs, roles, spec, headline))
+        self._spill(partial_aggregates(keys, feats, probs, roles, spec, headline))
         self.lead_ids.append(pa.array(out["lead_id"].to_numpy()[has], pa.string()))
         self.account_ids.append(pa.array(keys.to_numpy(), pa.string()))
-        if len(self.parts) >= COMBINE_EVERY:
-            self.parts = [combine_partials(self.parts)]
-
-    def partials(self) -> pd.DataFrame:
-        return combine_partials(self.parts) if self.parts else pd.DataFrame()
 
     def account_of(self, lead_ids: pd.Series) -> pd.Series:
         """The account id of each given lead (missing for leads without one)."""
@@ -329,11 +393,9 @@ def score_accounts(
     chunk_rows: int = ACCOUNT_CHUNK_ROWS,
 ) -> ScoredAccounts | None:
     """One row per account with an open lead, highest score first; None when no open lead has
-    an account. Accounts are predicted and explained `chunk_rows` at a time (bounded memory)."""
+    an account. The spilled aggregates are merged one bucket at a time and their accounts
+    predicted and explained `chunk_rows` at a time (bounded memory); the spill is removed."""
     model = tally.model
-    partials = tally.partials()
-    if partials.empty:
-        return None
     note = None
     if model.basis == BASIS_MODEL:
         grades, quantiles = model.grades, model.score_quantiles
@@ -341,46 +403,90 @@ def score_accounts(
         grades, quantiles = lead_grades, lead_quantiles
         how = "1 - prod(1 - p)" if model.rollup == "noisy_or" else "the highest p"
         note = ROLLUP_NOTE.format(how=how, why=model.refusal)
-    parts = [
-        _score_rows(
-            partials.iloc[start : start + chunk_rows],
-            tally.attributes,
-            model,
-            grades,
-            quantiles,
-            top_reasons,
-        )
-        for start in range(0, len(partials), chunk_rows)
-    ]
-    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    rows = rows.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    parts = []
+    try:
+        for partials in tally.buckets():
+            for start in range(0, len(partials), chunk_rows):
+                part = partials.iloc[start : start + chunk_rows]
+                parts.append(
+                    _score_rows(part, tally.attributes, model, grades, quantiles, top_reasons)
+                )
+    finally:
+        tally.close()
+    if not parts:
+        return None
+    rows = _highest_first(parts)
     lines = () if grades is None else tuple(grades.sentence(g) for g in "ABCD")
-    return ScoredAccounts(rows.reset_index(drop=True), model.basis, note, lines, model.display)
+    return ScoredAccounts(rows, model.basis, note, lines, model.display)
+
+
+def _highest_first(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' rows in one frame, highest score first (ties: by account id), assembled a
+    column at a time, each taken out of the parts as it is placed (no second copy of them all)."""
+    keys = pd.DataFrame(
+        {
+            "score": np.concatenate([p["score"].to_numpy() for p in parts]),
+            "account_id": np.concatenate([p["account_id"].to_numpy(object) for p in parts]),
+        }
+    )
+    order = keys.sort_values(["score", "account_id"], ascending=[False, True], kind="stable")
+    take = order.index.to_numpy()
+    del keys, order
+    columns: dict[str, pd.Series] = {}
+    for col in list(parts[0].columns):
+        whole = pd.concat([p.pop(col) for p in parts], ignore_index=True)
+        columns[col] = whole.take(take).reset_index(drop=True)
+    parts.clear()
+    return pd.DataFrame(columns, copy=False)
 
 
 def write_accounts(scored: ScoredAccounts, out_dir: Path, stamp: dict) -> dict[str, Path]:
     """accounts.parquet and accounts.csv (formula guard on text, ASCII signs), atomically;
     `stamp` adds columns such as the model and the as-of date."""
-    rows = scored.rows.assign(**stamp)
-    machine = rows.copy()
+    paths = {"accounts_parquet": out_dir / ACCOUNTS_PARQUET, "accounts_csv": out_dir / ACCOUNTS_CSV}
+    with (
+        atomic_path(paths["accounts_parquet"]) as pq_tmp,
+        atomic_path(paths["accounts_csv"]) as csv_tmp,
+    ):
+        writer = None
+        try:
+            for start in range(0, max(len(scored.rows), 1), WRITE_ROWS):
+                machine = _machine_rows(scored.rows.iloc[start : start + WRITE_ROWS], stamp)
+                table = pa.Table.from_pandas(machine, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(pq_tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                _safe_rows(machine).to_csv(
+                    csv_tmp, index=False, header=start == 0, mode="w" if start == 0 else "a"
+                )
+        finally:
+            if writer is not None:
+                writer.close()
+    return paths
+
+
+def _machine_rows(rows: pd.DataFrame, stamp: dict) -> pd.DataFrame:
+    """The rows as accounts.parquet holds them: stamped, ASCII minus signs in the reasons."""
+    machine = rows.assign(**stamp)
     for col in machine.columns:
         if pd.api.types.is_string_dtype(machine[col]) and col.startswith("reason_"):
             machine[col] = machine[col].str.replace("\u2212", "-", regex=False)
-    paths = {"accounts_parquet": out_dir / ACCOUNTS_PARQUET, "accounts_csv": out_dir / ACCOUNTS_CSV}
-    with atomic_path(paths["accounts_parquet"]) as tmp:
-        machine.to_parquet(tmp, index=False)
+    return machine
+
+
+def _safe_rows(machine: pd.DataFrame) -> pd.DataFrame:
+    """The rows as accounts.csv holds them: the formula guard on text."""
     safe = machine.copy()
     for col in safe.columns:
         if pd.api.types.is_string_dtype(safe[col]) and col not in ("grade", "basis"):
             safe[col] = safe_text(safe[col])
-    with atomic_path(paths["accounts_csv"]) as tmp:
-        safe.to_csv(tmp, index=False)
-    return paths
+    return safe
 
 
-def account_hooks(settings: Settings, bundle: LeadScoreModel):
+def account_hooks(settings: Settings, bundle: LeadScoreModel, folder: Path | None = None):
     """(the account tally, the chunk preparation joining account attributes onto leads), each
-    None when the model has no account part / joins nothing."""
+    None when the model has no account part / joins nothing; the tally spills into a
+    temporary folder made in `folder` (the scoring output folder)."""
     if bundle.accounts is None:
         return None, None
     table, _ = read_accounts(settings)  # the contract checked it at training
@@ -392,7 +498,8 @@ def account_hooks(settings: Settings, bundle: LeadScoreModel):
         table = replace(table, joined=joined)
         prepare = lambda part: join_account_attributes(part, table)  # noqa: E731
     current = None if table is None else table.frame.set_index("account_id")
-    return AccountTally(bundle.accounts, tuple(settings.accounts.roles), current), prepare
+    tally = AccountTally(bundle.accounts, tuple(settings.accounts.roles), current, folder)
+    return tally, prepare
 
 
 def finish_accounts(

@@ -316,7 +316,11 @@ def combine_partials(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Merge partial aggregates of the same keys (chunks of an account's leads)."""
     if len(parts) == 1:
         return parts[0]
-    both = pd.concat(parts)
+    return merge_partials(pd.concat(parts))
+
+
+def merge_partials(both: pd.DataFrame) -> pd.DataFrame:
+    """Merge partial aggregates whose index may repeat a key (in the order they came)."""
     both.index.name = "key"
     plain = [c for c in both.columns if not c.startswith(BEST) and c != BEST_P]
     merged = both[plain].groupby(level=0, sort=False).agg({c: _how(c) for c in plain})

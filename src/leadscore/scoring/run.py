@@ -240,7 +240,7 @@ def run_scoring(
     data_warnings = (NO_ACTIVITY_DATA,) if spec.has_activities and acts_path is None else ()
     for w in data_warnings:
         log.warning(w)
-    account_tally, prepare = account_hooks(settings, bundle)
+    account_tally, prepare = account_hooks(settings, bundle, out_dir)
     if scorer is not score_locally and account_tally is not None:
         if prepare is not None:
             raise UsageError(
@@ -266,10 +266,16 @@ def run_scoring(
         prepare,
         on_chunk,
     )
-    scored = scorer(job, progress)
-    run, tally, n_open, warnings = scored.run, scored.tally, scored.n_open, scored.warnings
-    laps.lap("score_explain")
-    accounts = None if account_tally is None else finish_accounts(account_tally, bundle, settings)
+    try:
+        scored = scorer(job, progress)
+        run, tally, n_open, warnings = scored.run, scored.tally, scored.n_open, scored.warnings
+        laps.lap("score_explain")
+        accounts = None
+        if account_tally is not None:
+            accounts = finish_accounts(account_tally, bundle, settings)
+    finally:
+        if account_tally is not None:
+            account_tally.close()  # its aggregates spilled in out_dir
     if accounts is not None:
         stamp = {"model_name": ref.name, "model_version": ref.version, "as_of": f"{as_of:%Y-%m-%d}"}
         run = replace(
