@@ -47,7 +47,7 @@ from leadscore.data.features import ALL_TYPES
 from leadscore.data.ids import lead_hashes
 from leadscore.data.io import atomic_path
 from leadscore.data.schema import ACTIVITY_GROUP_PREFIX
-from leadscore.data.spill import BucketFiles
+from leadscore.data.spill import BucketFiles, frame_schema
 from leadscore.modeling.drift import probability_to_score
 from leadscore.modeling.explain import explain
 from leadscore.modeling.grades import GradeScheme
@@ -76,22 +76,6 @@ def account_buckets(account_ids: pd.Series) -> np.ndarray:
     return (lead_hashes(account_ids) % np.uint64(ACCOUNT_BUCKETS)).astype(np.int64)
 
 
-def partials_schema(frame: pd.DataFrame) -> pa.Schema:
-    """A fixed Arrow schema for spilled partial aggregates, from the dtypes (float32 kept)."""
-    fields = []
-    for name, dtype in frame.dtypes.items():
-        if dtype == np.float32:
-            kind = pa.float32()
-        elif pd.api.types.is_bool_dtype(dtype):
-            kind = pa.bool_()
-        elif pd.api.types.is_numeric_dtype(dtype):
-            kind = pa.float64()
-        else:
-            kind = pa.string()
-        fields.append(pa.field(str(name), kind))
-    return pa.schema(fields)
-
-
 class AccountTally:
     """Per-account aggregates of the scored open leads, spilled to disk by account id hash
     (see the module docstring). `folder`: where the temporary folder is made (None: the
@@ -118,7 +102,7 @@ class AccountTally:
         frame["key"] = frame["key"].astype("string")
         if self.files is None:
             work = Path(tempfile.mkdtemp(dir=self.folder, prefix=".accounts-"))
-            self.files = BucketFiles(work, "accounts", partials_schema(frame))
+            self.files = BucketFiles(work, "accounts", frame_schema(frame, keep_float32=True))
         self.files.write(frame, account_buckets(frame["key"]))
 
     def close(self) -> None:

@@ -35,12 +35,15 @@ def bucket_of(hashes: np.ndarray) -> np.ndarray:
     return (hashes % np.uint64(N_BUCKETS)).astype(np.int64)
 
 
-def frame_schema(frame: pd.DataFrame) -> pa.Schema:
+def frame_schema(frame: pd.DataFrame, keep_float32: bool = False) -> pa.Schema:
     """A fixed Arrow schema from the frame's dtypes (not its values): every batch of a bucket
-    file is written with it, even a batch whose column happens to be all missing."""
+    file is written with it, even a batch whose column happens to be all missing. Numbers are
+    float64 (`keep_float32`: float32 columns stay float32)."""
     fields = []
     for name, dtype in frame.dtypes.items():
-        if pd.api.types.is_datetime64_any_dtype(dtype):
+        if keep_float32 and dtype == np.float32:
+            kind = pa.float32()
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
             kind = pa.timestamp("ns")
         elif pd.api.types.is_bool_dtype(dtype):
             kind = pa.bool_()
