@@ -187,37 +187,48 @@ def baseline_reasons(
     the gain lies below zero (a few validation conversions cannot refuse a model on chance)."""
     gains = baseline_gains or {}
 
-    def noise(name: str, metric: str) -> str | None:
-        gain = gains.get((name, metric))
-        if gain is None or not gain.has_interval or gain.high < 0:
+    def shortfall(name: str, metric: str, gap: float, allowed: float, text: str) -> str | None:
+        """`text` when `gap` exceeds `allowed` beyond noise; a shortfall within noise is logged."""
+        if not gap > allowed:
             return None
-        return f"{target}: {metric} short of the {name} baseline within noise, {fmt_gain(gain)}"
+        gain = gains.get((name, metric))
+        if gain is not None and gain.has_interval and gain.high >= 0:
+            log.info(
+                f"{target}: {metric} short of the {name} baseline within noise, {fmt_gain(gain)}"
+            )
+            return None
+        return f"{text} on the same validation rows (allowed {allowed:g})"
 
-    reasons = []
+    found = []
     aucs = {n: float(m["roc_auc"]) for n, m in baselines.items() if "roc_auc" in m}
     losses = {n: float(m["log_loss"]) for n, m in baselines.items() if "log_loss" in m}
     if aucs:
         name = max(aucs, key=lambda n: aucs[n])
         gap = aucs[name] - float(challenger["roc_auc"])
-        if gap > promotion.max_roc_auc_below_baseline and noise(name, "roc_auc"):
-            log.info(noise(name, "roc_auc"))
-        elif gap > promotion.max_roc_auc_below_baseline:
-            reasons.append(
+        found.append(
+            shortfall(
+                name,
+                "roc_auc",
+                gap,
+                promotion.max_roc_auc_below_baseline,
                 f"{target}: ROC AUC {challenger['roc_auc']:.4f} is {gap:.4f} below the "
-                f"{name} baseline's {aucs[name]:.4f} on the same validation rows (allowed "
-                f"{promotion.max_roc_auc_below_baseline:g})"
+                f"{name} baseline's {aucs[name]:.4f}",
             )
+        )
     if losses:
         name = min(losses, key=lambda n: losses[n])
         gap = float(challenger["log_loss"]) - losses[name]
-        if gap > promotion.max_log_loss_above_baseline and noise(name, "log_loss"):
-            log.info(noise(name, "log_loss"))
-        elif gap > promotion.max_log_loss_above_baseline:
-            reasons.append(
+        found.append(
+            shortfall(
+                name,
+                "log_loss",
+                gap,
+                promotion.max_log_loss_above_baseline,
                 f"{target}: log loss {challenger['log_loss']:.4f} is {gap:.4f} above the "
-                f"{name} baseline's {losses[name]:.4f} on the same validation rows (allowed "
-                f"{promotion.max_log_loss_above_baseline:g})"
+                f"{name} baseline's {losses[name]:.4f}",
             )
+        )
+    reasons = [r for r in found if r is not None]
     return reasons
 
 
